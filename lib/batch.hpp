@@ -1,0 +1,87 @@
+// A batch: the unit of hand-off from a producer to a worker.
+#ifndef PARALLELIZE_BATCH_HPP_INCLUDED
+#define PARALLELIZE_BATCH_HPP_INCLUDED
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+
+namespace parallelize {
+
+struct Batch;
+
+// Where a consumed batch goes back to, so that a producer reuses its own
+// batches instead of allocating one per hand-off.  Workers push, the owning
+// producer takes the whole stack at once (no ABA: it never pops one by one).
+class BatchReturnStack
+{
+public:
+  void push(Batch *batch);
+  Batch *take_all() { return head_.exchange(nullptr, std::memory_order_acquire); }
+
+private:
+  std::atomic<Batch *> head_{nullptr};
+};
+
+struct Batch
+{
+  Batch *next;
+  BatchReturnStack *owner; // nullptr: freed after use
+  std::uint32_t count;
+  std::uint32_t capacity;
+
+  void **items() { return reinterpret_cast<void **>(this + 1); }
+  void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
+  bool full() const { return count == capacity; }
+
+  static Batch *allocate(std::uint32_t capacity, BatchReturnStack *owner)
+  {
+    auto *batch = static_cast<Batch *>(std::malloc(sizeof(Batch) + capacity * sizeof(void *)));
+    if (batch)
+      *batch = Batch{nullptr, owner, 0, capacity};
+    return batch;
+  }
+
+  // nullptr (and the batch untouched) when memory is short
+  static Batch *grow(Batch *batch, std::uint32_t capacity)
+  {
+    auto *bigger = static_cast<Batch *>(std::realloc(batch, sizeof(Batch) + capacity * sizeof(void *)));
+    if (bigger)
+      bigger->capacity = capacity;
+    return bigger;
+  }
+
+  // after its items were consumed: back to its producer, or freed
+  static void release(Batch *batch)
+  {
+    if (batch->owner)
+      batch->owner->push(batch);
+    else
+      std::free(batch);
+  }
+
+  static void free_list(Batch *batch)
+  {
+    while (batch)
+      {
+        Batch *next = batch->next;
+        std::free(batch);
+        batch = next;
+      }
+  }
+};
+
+inline void
+BatchReturnStack::push(Batch *batch)
+{
+  batch->count = 0;
+  Batch *old = head_.load(std::memory_order_relaxed);
+  do
+    batch->next = old;
+  // release: the producer that takes it must see next/count written
+  while (!head_.compare_exchange_weak(old, batch, std::memory_order_release, std::memory_order_relaxed));
+}
+
+} // namespace parallelize
+
+#endif

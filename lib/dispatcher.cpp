@@ -1,0 +1,381 @@
+// The dispatch engine behind parallelize(): see dispatcher.h for the contract.
+#include "dispatcher.h"
+
+#include "batch.hpp"
+#include "worker-queue.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <utility>
+
+namespace parallelize {
+
+namespace {
+
+constexpr std::size_t cache_line = 64;
+constexpr std::uint32_t first_batch_capacity = 32;
+
+std::uint64_t
+hash_key(const void *key, std::size_t len)
+{
+  // FNV-1a, then a murmur3 finaliser so that close keys land far apart
+  const auto *bytes = static_cast<const unsigned char *>(key);
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < len; ++i)
+    h = (h ^ bytes[i]) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+} // namespace
+
+// State of one batching producer; only its own thread touches it, except the
+// return stack, which workers push to (hence on a cache line of its own).
+struct alignas(cache_line) ProducerSlot
+{
+  std::unique_ptr<Batch *[]> open; // per worker: the batch being filled
+  std::unique_ptr<unsigned[]> touched; // workers given items since the last flush
+  std::unique_ptr<bool[]> is_touched;   // per worker: listed in touched
+  unsigned touched_count = 0;
+  unsigned next_worker = 0;
+  Batch *spare = nullptr; // consumed batches ready for reuse
+  alignas(cache_line) BatchReturnStack returned;
+};
+
+struct alignas(cache_line) WorkerSlot
+{
+  WorkerQueue queue;
+  alignas(cache_line) WorkerGate gate;
+  std::mutex closed_lock; // serialises inline delivery once closed
+};
+
+class Dispatcher
+{
+public:
+  Dispatcher(const pd_options &options, const pd_callbacks &callbacks, void *user_data)
+    : workers_(options.workers),
+      producers_(options.producers),
+      batch_limit_(options.batch_size ? options.batch_size : UINT32_MAX),
+      callbacks_(callbacks),
+      user_data_(user_data),
+      worker_slots_(new WorkerSlot[options.workers]),
+      producer_slots_(new ProducerSlot[options.producers])
+  {
+    for (unsigned p = 0; p < producers_; ++p)
+      {
+        producer_slots_[p].open.reset(new Batch *[workers_]());
+        producer_slots_[p].touched.reset(new unsigned[workers_]);
+        producer_slots_[p].is_touched.reset(new bool[workers_]());
+      }
+  }
+
+  ~Dispatcher()
+  {
+    for (unsigned w = 0; w < workers_; ++w)
+      Batch::free_list(worker_slots_[w].queue.take_all());
+    for (unsigned p = 0; p < producers_; ++p)
+      {
+        ProducerSlot &slot = producer_slots_[p];
+        for (unsigned w = 0; w < workers_; ++w)
+          std::free(slot.open[w]);
+        Batch::free_list(slot.spare);
+        Batch::free_list(slot.returned.take_all());
+      }
+  }
+
+  unsigned workers() const { return workers_; }
+
+  unsigned route_key(const void *key, std::size_t len) const
+  {
+    // Lemire's multiply-shift maps the hash onto [0, workers) without a division
+    return static_cast<unsigned>((static_cast<unsigned __int128>(hash_key(key, len)) * workers_) >> 64);
+  }
+
+  unsigned route_next(unsigned producer)
+  {
+    if (producer < producers_)
+      {
+        unsigned &next = producer_slots_[producer].next_worker;
+        unsigned worker = next;
+        next = (next + 1 == workers_) ? 0 : next + 1;
+        return worker;
+      }
+    return shared_next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_;
+  }
+
+  void add(unsigned producer, unsigned worker, void *item)
+  {
+    if (producer >= producers_)
+      return hand_off(worker, item);
+
+    ProducerSlot &slot = producer_slots_[producer];
+    Batch *batch = slot.open[worker];
+    if (!batch)
+      {
+        WorkerGate &gate = worker_slots_[worker].gate;
+        if (!gate.enter())
+          return deliver_closed(worker, item);
+        batch = take_spare(slot);
+        if (!batch)
+          {
+            gate.leave();
+            return deliver_inline(worker, item);
+          }
+        slot.open[worker] = batch;
+        if (!slot.is_touched[worker])
+          {
+            slot.is_touched[worker] = true;
+            slot.touched[slot.touched_count++] = worker;
+          }
+      }
+    else if (batch->full())
+      {
+        Batch *bigger = Batch::grow(batch, std::min<std::uint64_t>(batch_limit_, batch->capacity * 2ULL));
+        if (!bigger)
+          return deliver_inline(worker, item);
+        slot.open[worker] = batch = bigger;
+      }
+
+    batch->items()[batch->count++] = item;
+    if (batch->count == batch_limit_)
+      {
+        // handed over at once; the worker stays in touched and flush skips it
+        slot.open[worker] = nullptr;
+        publish(worker, batch);
+      }
+  }
+
+  void flush(unsigned producer)
+  {
+    if (producer >= producers_)
+      return;
+    ProducerSlot &slot = producer_slots_[producer];
+    for (unsigned i = 0; i < slot.touched_count; ++i)
+      {
+        unsigned worker = slot.touched[i];
+        slot.is_touched[worker] = false;
+        Batch *batch = slot.open[worker];
+        if (batch)
+          {
+            slot.open[worker] = nullptr;
+            publish(worker, batch);
+          }
+      }
+    slot.touched_count = 0;
+  }
+
+  bool has_pending(unsigned producer) const
+  {
+    return producer < producers_ && producer_slots_[producer].touched_count != 0;
+  }
+
+  void hand_off(unsigned worker, void *item)
+  {
+    WorkerGate &gate = worker_slots_[worker].gate;
+    if (!gate.enter())
+      return deliver_closed(worker, item);
+    Batch *batch = Batch::allocate(1, nullptr);
+    if (!batch)
+      {
+        gate.leave();
+        return deliver_inline(worker, item);
+      }
+    batch->items()[0] = item;
+    batch->count = 1;
+    publish(worker, batch);
+  }
+
+  void open(unsigned worker) { worker_slots_[worker].gate.open(); }
+
+  std::size_t drain(unsigned worker)
+  {
+    std::size_t consumed = 0;
+    WorkerQueue &queue = worker_slots_[worker].queue;
+    while (Batch *batch = queue.take_all())
+      {
+        do
+          {
+            Batch *next = batch->next;
+            callbacks_.consume(user_data_, worker, batch->items(), batch->count);
+            consumed += batch->count;
+            Batch::release(batch);
+            batch = next;
+          }
+        while (batch);
+      }
+    return consumed;
+  }
+
+  std::size_t close(unsigned worker)
+  {
+    WorkerSlot &slot = worker_slots_[worker];
+    std::size_t consumed = 0;
+    // producers hold the gate only until their current batch is handed over
+    for (unsigned attempt = 0;; ++attempt)
+      {
+        consumed += drain(worker);
+        if (slot.gate.try_close())
+          break;
+        if (attempt < 64)
+          std::this_thread::yield();
+        else
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    std::lock_guard<std::mutex> lock(slot.closed_lock);
+    return consumed + drain(worker);
+  }
+
+private:
+  Batch *take_spare(ProducerSlot &slot)
+  {
+    if (!slot.spare)
+      slot.spare = slot.returned.take_all();
+    Batch *batch = slot.spare;
+    if (batch)
+      {
+        slot.spare = batch->next;
+        batch->next = nullptr;
+        return batch;
+      }
+    return Batch::allocate(std::min(batch_limit_, first_batch_capacity), &slot.returned);
+  }
+
+  // the caller entered the worker's gate; this leaves it
+  void publish(unsigned worker, Batch *batch)
+  {
+    WorkerSlot &slot = worker_slots_[worker];
+    const std::uint32_t count = batch->count;
+    if (callbacks_.queued)
+      callbacks_.queued(user_data_, worker, count);
+    if (slot.queue.push(batch))
+      callbacks_.wake(user_data_, worker);
+    // only now: a worker closes once no producer is inside, so it is still there to wake
+    slot.gate.leave();
+  }
+
+  // the worker is gone: what it left queued goes first, then this item
+  void deliver_closed(unsigned worker, void *item)
+  {
+    std::lock_guard<std::mutex> lock(worker_slots_[worker].closed_lock);
+    drain(worker);
+    deliver_inline(worker, item);
+  }
+
+  void deliver_inline(unsigned worker, void *item) { callbacks_.deliver_inline(user_data_, worker, item); }
+
+  const unsigned workers_;
+  const unsigned producers_;
+  const std::uint32_t batch_limit_;
+  const pd_callbacks callbacks_;
+  void *const user_data_;
+  std::unique_ptr<WorkerSlot[]> worker_slots_;
+  std::unique_ptr<ProducerSlot[]> producer_slots_;
+  alignas(cache_line) std::atomic<unsigned> shared_next_worker_{0};
+};
+
+} // namespace parallelize
+
+using parallelize::Dispatcher;
+
+struct pd_dispatcher
+{
+  template <typename... Args> explicit pd_dispatcher(Args &&...args) : engine(std::forward<Args>(args)...) {}
+  Dispatcher engine;
+};
+
+extern "C" {
+
+pd_dispatcher *
+pd_dispatcher_new(const pd_options *options, const pd_callbacks *callbacks, void *user_data)
+{
+  if (!options || !callbacks || !callbacks->consume || !callbacks->wake || !callbacks->deliver_inline)
+    return nullptr;
+  if (options->workers < 1 || options->workers > PD_MAX_WORKERS || options->producers > PD_MAX_PRODUCERS ||
+      options->batch_size > PD_MAX_BATCH_SIZE)
+    return nullptr;
+  try
+    {
+      return new pd_dispatcher(*options, *callbacks, user_data);
+    }
+  catch (...)
+    {
+      return nullptr;
+    }
+}
+
+void
+pd_dispatcher_free(pd_dispatcher *self)
+{
+  delete self;
+}
+
+unsigned
+pd_dispatcher_workers(const pd_dispatcher *self)
+{
+  return self->engine.workers();
+}
+
+unsigned
+pd_dispatcher_route_key(const pd_dispatcher *self, const void *key, size_t key_len)
+{
+  return self->engine.route_key(key, key_len);
+}
+
+unsigned
+pd_dispatcher_route_next(pd_dispatcher *self, unsigned producer)
+{
+  return self->engine.route_next(producer);
+}
+
+void
+pd_dispatcher_add(pd_dispatcher *self, unsigned producer, unsigned worker, void *item)
+{
+  self->engine.add(producer, worker, item);
+}
+
+void
+pd_dispatcher_flush(pd_dispatcher *self, unsigned producer)
+{
+  self->engine.flush(producer);
+}
+
+int
+pd_dispatcher_has_pending(const pd_dispatcher *self, unsigned producer)
+{
+  return self->engine.has_pending(producer);
+}
+
+void
+pd_dispatcher_hand_off(pd_dispatcher *self, unsigned worker, void *item)
+{
+  self->engine.hand_off(worker, item);
+}
+
+void
+pd_dispatcher_open(pd_dispatcher *self, unsigned worker)
+{
+  self->engine.open(worker);
+}
+
+size_t
+pd_dispatcher_drain(pd_dispatcher *self, unsigned worker)
+{
+  return self->engine.drain(worker);
+}
+
+size_t
+pd_dispatcher_close(pd_dispatcher *self, unsigned worker)
+{
+  return self->engine.close(worker);
+}
+
+} // extern "C"

@@ -1,0 +1,89 @@
+/*
+ * The dispatch engine of parallelize(): spreads opaque items from producer
+ * threads over N workers, in batches, and drains each worker's queue on its
+ * own thread.  It knows nothing of syslog-ng; this header is its whole ABI.
+ *
+ * Threads and roles:
+ *   - A *batching producer* owns one producer slot (0 .. producers-1): only
+ *     that thread calls pd_dispatcher_add()/pd_dispatcher_flush() with it.
+ *     Items are collected per worker and handed over at flush time, or when
+ *     a worker's batch reaches batch_size.
+ *   - Any other thread hands items over one at a time with
+ *     pd_dispatcher_hand_off().
+ *   - Worker w's thread calls pd_dispatcher_open(w), then
+ *     pd_dispatcher_drain(w) whenever its wake callback fired, and finally
+ *     pd_dispatcher_close(w).  A closed worker accepts nothing: items handed
+ *     to it are passed to deliver_inline on the handing thread, after every
+ *     item it had queued was consumed, so per-worker order is kept.
+ *
+ * No C++ exception crosses this interface.
+ */
+#ifndef PARALLELIZE_DISPATCHER_H_INCLUDED
+#define PARALLELIZE_DISPATCHER_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pd_dispatcher pd_dispatcher;
+
+/* Upper bounds of the configuration, checked by pd_dispatcher_new(). */
+#define PD_MAX_WORKERS 256
+#define PD_MAX_PRODUCERS 256
+#define PD_MAX_BATCH_SIZE 1000000
+
+typedef struct pd_callbacks
+{
+  /* worker thread: a batch of items, in the order they were added */
+  void (*consume)(void *user_data, unsigned worker, void *const *items, size_t count);
+  /* any thread: worker's queue went from empty to non-empty; wake it up */
+  void (*wake)(void *user_data, unsigned worker);
+  /* handing thread: worker is closed, deliver this item yourself */
+  void (*deliver_inline)(void *user_data, unsigned worker, void *item);
+  /* handing thread, optional: count items were queued for worker */
+  void (*queued)(void *user_data, unsigned worker, size_t count);
+} pd_callbacks;
+
+typedef struct pd_options
+{
+  unsigned workers;    /* 1 .. PD_MAX_WORKERS */
+  unsigned producers;  /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
+  unsigned batch_size; /* most items in one hand-off; 0: no limit */
+} pd_options;
+
+/* NULL if an option is out of range or memory is short. */
+pd_dispatcher *pd_dispatcher_new(const pd_options *options, const pd_callbacks *callbacks, void *user_data);
+/* Only once no thread uses it any more; items still queued are not consumed. */
+void pd_dispatcher_free(pd_dispatcher *self);
+
+unsigned pd_dispatcher_workers(const pd_dispatcher *self);
+
+/* Routing: a worker for a key (same key, same worker), or the next worker in
+ * round-robin order for a producer slot (or any thread, with PD_ANY_PRODUCER). */
+#define PD_ANY_PRODUCER UINT32_MAX
+unsigned pd_dispatcher_route_key(const pd_dispatcher *self, const void *key, size_t key_len);
+unsigned pd_dispatcher_route_next(pd_dispatcher *self, unsigned producer);
+
+/* Batching producer: collect item for worker; flush hands every collected
+ * batch of this producer over. */
+void pd_dispatcher_add(pd_dispatcher *self, unsigned producer, unsigned worker, void *item);
+void pd_dispatcher_flush(pd_dispatcher *self, unsigned producer);
+/* Returns nonzero if the producer holds items not yet handed over. */
+int pd_dispatcher_has_pending(const pd_dispatcher *self, unsigned producer);
+
+/* Any thread: hand one item over at once. */
+void pd_dispatcher_hand_off(pd_dispatcher *self, unsigned worker, void *item);
+
+/* Worker side. drain and close return the number of items consumed. */
+void pd_dispatcher_open(pd_dispatcher *self, unsigned worker);
+size_t pd_dispatcher_drain(pd_dispatcher *self, unsigned worker);
+size_t pd_dispatcher_close(pd_dispatcher *self, unsigned worker);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,102 @@
+#include "parallelize-worker.h"
+
+#include "mainloop-worker.h"
+
+#include <iv.h>
+
+/* after each round of work, as syslog-ng's own I/O workers do */
+static void
+_end_of_round(void)
+{
+  main_loop_worker_invoke_batch_callbacks();
+  main_loop_worker_run_gc();
+}
+
+static void
+_on_wakeup(void *cookie)
+{
+  ParallelizeWorker *self = (ParallelizeWorker *) cookie;
+
+  pd_dispatcher_drain(self->dispatcher, self->index);
+  _end_of_round();
+}
+
+static void
+_on_exit_requested(void *cookie)
+{
+  ParallelizeWorker *self = (ParallelizeWorker *) cookie;
+
+  /* everything queued is delivered before the thread goes; later arrivals are delivered inline */
+  pd_dispatcher_close(self->dispatcher, self->index);
+  _end_of_round();
+  iv_event_unregister(&self->wakeup);
+  iv_event_unregister(&self->exit_requested);
+  iv_quit();
+}
+
+static gboolean
+_thread_init(MainLoopThreadedWorker *s)
+{
+  ParallelizeWorker *self = (ParallelizeWorker *) s->data;
+
+  IV_EVENT_INIT(&self->wakeup);
+  self->wakeup.cookie = self;
+  self->wakeup.handler = _on_wakeup;
+  IV_EVENT_INIT(&self->exit_requested);
+  self->exit_requested.cookie = self;
+  self->exit_requested.handler = _on_exit_requested;
+  if (iv_event_register(&self->wakeup) != 0)
+    return FALSE;
+  if (iv_event_register(&self->exit_requested) != 0)
+    {
+      iv_event_unregister(&self->wakeup);
+      return FALSE;
+    }
+
+  pd_dispatcher_open(self->dispatcher, self->index);
+  return TRUE;
+}
+
+static void
+_run(MainLoopThreadedWorker *s)
+{
+  iv_main();
+}
+
+static void
+_request_exit(MainLoopThreadedWorker *s)
+{
+  ParallelizeWorker *self = (ParallelizeWorker *) s->data;
+
+  iv_event_post(&self->exit_requested);
+}
+
+void
+parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index)
+{
+  /* THREADED_INPUT: thread id -1, the only kind that may push into any destination queue on 3.38 */
+  main_loop_threaded_worker_init(&self->thread, MLW_THREADED_INPUT_WORKER, self);
+  self->thread.thread_init = _thread_init;
+  self->thread.run = _run;
+  self->thread.request_exit = _request_exit;
+  self->dispatcher = dispatcher;
+  self->index = index;
+}
+
+gboolean
+parallelize_worker_start(ParallelizeWorker *self)
+{
+  return main_loop_threaded_worker_start(&self->thread);
+}
+
+void
+parallelize_worker_wake(ParallelizeWorker *self)
+{
+  iv_event_post(&self->wakeup);
+}
+
+void
+parallelize_worker_clear(ParallelizeWorker *self)
+{
+  main_loop_threaded_worker_clear(&self->thread);
+}

@@ -55,7 +55,7 @@ struct alignas(cache_line) WorkerSlot
 {
   WorkerQueue queue;
   alignas(cache_line) WorkerGate gate;
-  std::mutex closed_lock; // serialises inline delivery once closed
+  std::mutex closed_lock; // closing, and inline delivery while closed
 };
 
 class Dispatcher
@@ -223,15 +223,18 @@ public:
     for (unsigned attempt = 0;; ++attempt)
       {
         consumed += drain(worker);
-        if (slot.gate.try_close())
-          break;
+        {
+          // held from closing through the last drain: a producer that finds the
+          // gate closed waits here, so its inline item follows everything queued
+          std::lock_guard<std::mutex> lock(slot.closed_lock);
+          if (slot.gate.try_close())
+            return consumed + drain(worker);
+        }
         if (attempt < 64)
           std::this_thread::yield();
         else
           std::this_thread::sleep_for(std::chrono::microseconds(50));
       }
-    std::lock_guard<std::mutex> lock(slot.closed_lock);
-    return consumed + drain(worker);
   }
 
 private:
@@ -262,11 +265,11 @@ private:
     slot.gate.leave();
   }
 
-  // the worker is gone: what it left queued goes first, then this item
+  // not started yet, or gone (and drained: see close()); serialised so that
+  // inline deliveries to one worker keep their order too
   void deliver_closed(unsigned worker, void *item)
   {
     std::lock_guard<std::mutex> lock(worker_slots_[worker].closed_lock);
-    drain(worker);
     deliver_inline(worker, item);
   }
 

@@ -12,9 +12,12 @@
  *     pd_dispatcher_hand_off().
  *   - Worker w's thread calls pd_dispatcher_open(w), then
  *     pd_dispatcher_drain(w) whenever its wake callback fired, and finally
- *     pd_dispatcher_close(w).  A closed worker accepts nothing: items handed
- *     to it are passed to deliver_inline on the handing thread, after every
- *     item it had queued was consumed, so per-worker order is kept.
+ *     pd_dispatcher_close(w).  Close waits until no producer is half-way
+ *     through a batch for w (at most until that producer's next flush),
+ *     consumes everything queued, and returns.  A worker not yet opened or
+ *     closed accepts nothing: items handed to it go to deliver_inline on the
+ *     handing thread, after everything it had queued was consumed, so the
+ *     order of each producer's items per worker is kept.
  *
  * No C++ exception crosses this interface.
  */

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Everything the build, the tests and the benchmark need, from Debian 12's archive.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev pkg-config
+  build-essential autoconf automake libtool bison flex python3
+  libcriterion-dev python3-pytest valgrind gnuplot-nox
+  debhelper dh-autoreconf lintian fakeroot
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian starts the packaged syslog-ng where an init system runs; the tests start their own.
+if pidof syslog-ng >/dev/null 2>&1 && [ -x /etc/init.d/syslog-ng ]; then
+  /etc/init.d/syslog-ng stop || true
+fi

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Runs every test: make check against the stock daemon, then the engine's unit
+# tests again under ThreadSanitizer (and AddressSanitizer with --asan).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/install-deps.sh"
+
+status=0
+run_check() {
+  local dir=$1; shift
+  "$top/scripts/build.sh" "$dir" "$@"
+  if ! make -C "$dir" check; then status=1; fi
+  # the runners' own summaries, for whoever reads this log
+  find "$dir/tests" -name '*.log' ! -name 'test-suite.log' -exec tail -n 3 {} \;
+}
+
+run_check build
+run_check build-tsan --enable-sanitizer=thread
+if [ "${1:-}" = "--asan" ]; then
+  run_check build-asan --enable-sanitizer=address
+fi
+exit $status

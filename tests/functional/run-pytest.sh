@@ -1,0 +1,5 @@
+#!/bin/sh
+# Runs the functional tests with Debian's pytest (the python3 first on PATH may lack it).
+# PYTEST_ARGS narrows the run, e.g. PYTEST_ARGS="-k reload".
+here=$(cd "$(dirname "$0")" && pwd)
+exec /usr/bin/python3 -m pytest -v -p no:cacheprovider ${PYTEST_ARGS:-} "$here"

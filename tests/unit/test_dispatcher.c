@@ -1,0 +1,425 @@
+/* The dispatch engine through its C ABI: routing, batching, hand-off, draining. */
+#include "dispatcher.h"
+
+#ifdef STANDALONE_CRITERION
+#include "standalone-criterion.h"
+#else
+#include <criterion/criterion.h>
+#endif
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORKERS 16
+#define MAX_ITEMS (1 << 20)
+
+/* What the callbacks saw.  Items are integers: producer << 24 | sequence. */
+typedef struct Recorder
+{
+  pd_dispatcher *dispatcher;
+  unsigned workers;
+  atomic_uint consumed_per_worker[MAX_WORKERS];
+  atomic_uint inline_count;
+  atomic_uint wakes;
+  atomic_uint queued_count;
+  atomic_uchar seen[MAX_ITEMS]; /* how often each item was delivered */
+  /* last sequence seen per (producer, key): for order checks */
+  int last_seq[64][64];
+  int order_violations;
+  pthread_mutex_t order_lock;
+  unsigned keys; /* items map to key (seq % keys); 0: no order check */
+  /* threaded mode */
+  sem_t wake_sem[MAX_WORKERS];
+  atomic_int stop;
+  pthread_t threads[MAX_WORKERS];
+  unsigned thread_index[MAX_WORKERS];
+} Recorder;
+
+static Recorder rec;
+
+#define ITEM(producer, seq) ((void *) (uintptr_t) ((((uintptr_t) (producer)) << 24) | (uintptr_t) (seq) | 0x40000000))
+#define ITEM_PRODUCER(item) ((((uintptr_t) (item)) >> 24) & 0x3f)
+#define ITEM_SEQ(item) (((uintptr_t) (item)) & 0xffffff)
+
+static void
+_record(void *item)
+{
+  unsigned seq = ITEM_SEQ(item);
+  unsigned producer = ITEM_PRODUCER(item);
+  atomic_fetch_add(&rec.seen[(producer * 65536 + seq) % MAX_ITEMS], 1);
+  if (rec.keys)
+    {
+      pthread_mutex_lock(&rec.order_lock);
+      int *last = &rec.last_seq[producer][seq % rec.keys];
+      if ((int) seq <= *last)
+        {
+          if (!rec.order_violations)
+            fprintf(stderr, "order: producer %u key %u: %u after %d\n", producer, seq % rec.keys, seq, *last);
+          rec.order_violations++;
+        }
+      *last = (int) seq;
+      pthread_mutex_unlock(&rec.order_lock);
+    }
+}
+
+static void
+_consume(void *user_data, unsigned worker, void *const *items, size_t count)
+{
+  for (size_t i = 0; i < count; i++)
+    _record(items[i]);
+  atomic_fetch_add(&rec.consumed_per_worker[worker], count);
+}
+
+static void
+_wake(void *user_data, unsigned worker)
+{
+  atomic_fetch_add(&rec.wakes, 1);
+  if (rec.threads[worker])
+    sem_post(&rec.wake_sem[worker]);
+}
+
+static void
+_deliver_inline(void *user_data, unsigned worker, void *item)
+{
+  _record(item);
+  atomic_fetch_add(&rec.inline_count, 1);
+}
+
+static void
+_queued(void *user_data, unsigned worker, size_t count)
+{
+  atomic_fetch_add(&rec.queued_count, count);
+}
+
+static pd_dispatcher *
+_new_dispatcher(unsigned workers, unsigned producers, unsigned batch_size)
+{
+  pd_options options = { .workers = workers, .producers = producers, .batch_size = batch_size };
+  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
+                             .queued = _queued };
+  rec.workers = workers;
+  rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
+  cr_assert_not_null(rec.dispatcher);
+  return rec.dispatcher;
+}
+
+static void
+_reset(void)
+{
+  memset(&rec, 0, sizeof(rec));
+  memset(rec.last_seq, 0xff, sizeof(rec.last_seq)); /* -1 */
+  pthread_mutex_init(&rec.order_lock, NULL);
+}
+
+static void
+_teardown(void)
+{
+  if (rec.dispatcher)
+    pd_dispatcher_free(rec.dispatcher);
+  pthread_mutex_destroy(&rec.order_lock);
+}
+
+static unsigned
+_total_consumed(void)
+{
+  unsigned total = 0;
+  for (unsigned w = 0; w < rec.workers; w++)
+    total += atomic_load(&rec.consumed_per_worker[w]);
+  return total;
+}
+
+/* threaded workers: sleep on a semaphore until woken, like the glue's ivykis loop */
+
+static void *
+_worker_main(void *arg)
+{
+  unsigned worker = *(unsigned *) arg;
+  pd_dispatcher_open(rec.dispatcher, worker);
+  for (;;)
+    {
+      sem_wait(&rec.wake_sem[worker]);
+      if (atomic_load(&rec.stop))
+        break;
+      pd_dispatcher_drain(rec.dispatcher, worker);
+    }
+  pd_dispatcher_close(rec.dispatcher, worker);
+  return NULL;
+}
+
+static void
+_start_workers(void)
+{
+  for (unsigned w = 0; w < rec.workers; w++)
+    {
+      sem_init(&rec.wake_sem[w], 0, 0);
+      rec.thread_index[w] = w;
+    }
+  /* mark every thread present before any can be woken */
+  for (unsigned w = 0; w < rec.workers; w++)
+    rec.threads[w] = (pthread_t) 1;
+  for (unsigned w = 0; w < rec.workers; w++)
+    pthread_create(&rec.threads[w], NULL, _worker_main, &rec.thread_index[w]);
+}
+
+static void
+_stop_workers(void)
+{
+  atomic_store(&rec.stop, 1);
+  for (unsigned w = 0; w < rec.workers; w++)
+    sem_post(&rec.wake_sem[w]);
+  for (unsigned w = 0; w < rec.workers; w++)
+    {
+      pthread_join(rec.threads[w], NULL);
+      rec.threads[w] = 0;
+      sem_destroy(&rec.wake_sem[w]);
+    }
+}
+
+TestSuite(dispatcher, .init = _reset, .fini = _teardown);
+
+Test(dispatcher, rejects_out_of_range_options)
+{
+  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline };
+  pd_options zero_workers = { .workers = 0, .producers = 1, .batch_size = 10 };
+  pd_options too_many = { .workers = PD_MAX_WORKERS + 1, .producers = 1, .batch_size = 10 };
+  pd_options huge_batch = { .workers = 1, .producers = 1, .batch_size = PD_MAX_BATCH_SIZE + 1 };
+  cr_assert_null(pd_dispatcher_new(&zero_workers, &callbacks, NULL));
+  cr_assert_null(pd_dispatcher_new(&too_many, &callbacks, NULL));
+  cr_assert_null(pd_dispatcher_new(&huge_batch, &callbacks, NULL));
+  pd_callbacks no_consume = { .wake = _wake, .deliver_inline = _deliver_inline };
+  pd_options fine = { .workers = 1, .producers = 1, .batch_size = 10 };
+  cr_assert_null(pd_dispatcher_new(&fine, &no_consume, NULL));
+}
+
+Test(dispatcher, round_robin_gives_every_worker_an_equal_share)
+{
+  _new_dispatcher(4, 2, 100);
+  unsigned counts[4] = { 0 };
+  for (unsigned i = 0; i < 4000; i++)
+    counts[pd_dispatcher_route_next(rec.dispatcher, 0)]++;
+  for (unsigned w = 0; w < 4; w++)
+    cr_assert_eq(counts[w], 1000, "worker %u got %u", w, counts[w]);
+
+  /* threads without a slot share one counter; still even */
+  memset(counts, 0, sizeof(counts));
+  for (unsigned i = 0; i < 4000; i++)
+    counts[pd_dispatcher_route_next(rec.dispatcher, PD_ANY_PRODUCER)]++;
+  for (unsigned w = 0; w < 4; w++)
+    cr_assert_eq(counts[w], 1000);
+}
+
+Test(dispatcher, same_key_always_goes_to_the_same_worker_and_keys_spread)
+{
+  _new_dispatcher(8, 1, 100);
+  unsigned counts[8] = { 0 };
+  char key[32];
+  for (unsigned k = 0; k < 8000; k++)
+    {
+      int len = snprintf(key, sizeof(key), "host-%u", k);
+      unsigned worker = pd_dispatcher_route_key(rec.dispatcher, key, len);
+      cr_assert_lt(worker, 8);
+      for (int again = 0; again < 3; again++)
+        cr_assert_eq(pd_dispatcher_route_key(rec.dispatcher, key, len), worker);
+      counts[worker]++;
+    }
+  for (unsigned w = 0; w < 8; w++)
+    cr_assert(counts[w] > 800 && counts[w] < 1200, "worker %u got %u of 8000 keys", w, counts[w]);
+  /* the empty key is a key like any other */
+  cr_assert_eq(pd_dispatcher_route_key(rec.dispatcher, "", 0), pd_dispatcher_route_key(rec.dispatcher, "", 0));
+}
+
+Test(dispatcher, nothing_is_handed_over_before_the_producer_flushes)
+{
+  _new_dispatcher(2, 1, 1000);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  pd_dispatcher_open(rec.dispatcher, 1);
+  for (unsigned i = 0; i < 10; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, i % 2, ITEM(0, i));
+  cr_assert(pd_dispatcher_has_pending(rec.dispatcher, 0));
+  cr_assert_eq(atomic_load(&rec.wakes), 0);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 0);
+
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_not(pd_dispatcher_has_pending(rec.dispatcher, 0));
+  cr_assert_eq(atomic_load(&rec.wakes), 2, "one wake per worker that got a batch");
+  cr_assert_eq(atomic_load(&rec.queued_count), 10);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 5);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 1), 5);
+  cr_assert_eq(atomic_load(&rec.inline_count), 0);
+}
+
+Test(dispatcher, a_full_batch_is_handed_over_without_waiting_for_the_flush)
+{
+  _new_dispatcher(1, 1, 8);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned i = 0; i < 7; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  cr_assert_eq(atomic_load(&rec.queued_count), 0);
+  pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 7));
+  cr_assert_eq(atomic_load(&rec.queued_count), 8, "the 8th item completes a batch");
+  cr_assert_eq(atomic_load(&rec.wakes), 1);
+
+  /* a queue that already holds work needs no second wake-up */
+  for (unsigned i = 8; i < 16; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  cr_assert_eq(atomic_load(&rec.wakes), 1);
+  pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 16));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 17);
+}
+
+Test(dispatcher, batch_size_zero_cuts_only_at_flush_and_grows_as_needed)
+{
+  _new_dispatcher(1, 1, 0);
+  rec.keys = 1;
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned i = 0; i < 5000; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  cr_assert_eq(atomic_load(&rec.queued_count), 0);
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 5000);
+  cr_assert_eq(rec.order_violations, 0);
+}
+
+Test(dispatcher, a_worker_consumes_in_the_order_items_were_added)
+{
+  _new_dispatcher(1, 2, 3);
+  rec.keys = 1;
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned round = 0; round < 50; round++)
+    {
+      for (unsigned i = 0; i < 10; i++)
+        {
+          pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, round * 10 + i));
+          pd_dispatcher_add(rec.dispatcher, 1, 0, ITEM(1, round * 10 + i));
+        }
+      pd_dispatcher_flush(rec.dispatcher, 0);
+      if (round % 3 == 0)
+        pd_dispatcher_drain(rec.dispatcher, 0);
+      pd_dispatcher_flush(rec.dispatcher, 1);
+    }
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  cr_assert_eq(_total_consumed(), 1000);
+  cr_assert_eq(rec.order_violations, 0);
+}
+
+Test(dispatcher, closing_drains_the_queue_and_later_items_are_delivered_inline_in_order)
+{
+  _new_dispatcher(2, 1, 4);
+  rec.keys = 1;
+  pd_dispatcher_open(rec.dispatcher, 0);
+  pd_dispatcher_open(rec.dispatcher, 1);
+  for (unsigned i = 0; i < 10; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+
+  cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 10, "close consumes what was queued");
+  pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 10));
+  pd_dispatcher_hand_off(rec.dispatcher, 0, ITEM(0, 11));
+  cr_assert_eq(atomic_load(&rec.inline_count), 2);
+  cr_assert_not(pd_dispatcher_has_pending(rec.dispatcher, 0));
+
+  /* the other worker is still open */
+  pd_dispatcher_hand_off(rec.dispatcher, 1, ITEM(0, 12));
+  cr_assert_eq(atomic_load(&rec.inline_count), 2);
+  cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 1), 1);
+  cr_assert_eq(rec.order_violations, 0);
+}
+
+Test(dispatcher, before_a_worker_opens_everything_is_delivered_inline)
+{
+  _new_dispatcher(2, 1, 4);
+  pd_dispatcher_add(rec.dispatcher, 0, 1, ITEM(0, 1));
+  pd_dispatcher_hand_off(rec.dispatcher, 1, ITEM(0, 2));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(atomic_load(&rec.inline_count), 2);
+  cr_assert_eq(atomic_load(&rec.wakes), 0);
+}
+
+/* Many producers, many workers, random settings: every item exactly once, per-key order kept. */
+
+typedef struct ProducerArgs
+{
+  unsigned index;
+  unsigned items;
+  unsigned flush_every;
+  int batching;
+  unsigned seed;
+} ProducerArgs;
+
+static void *
+_producer_main(void *arg)
+{
+  ProducerArgs *args = arg;
+  char key[16];
+  for (unsigned seq = 0; seq < args->items; seq++)
+    {
+      /* key = seq % keys: the same key always lands on the same worker */
+      int len = snprintf(key, sizeof(key), "k%u", seq % rec.keys);
+      unsigned worker = pd_dispatcher_route_key(rec.dispatcher, key, len);
+      if (args->batching)
+        {
+          pd_dispatcher_add(rec.dispatcher, args->index, worker, ITEM(args->index, seq));
+          if (rand_r(&args->seed) % args->flush_every == 0)
+            pd_dispatcher_flush(rec.dispatcher, args->index);
+        }
+      else
+        pd_dispatcher_hand_off(rec.dispatcher, worker, ITEM(args->index, seq));
+    }
+  pd_dispatcher_flush(rec.dispatcher, args->index);
+  return NULL;
+}
+
+static void
+_run_random_round(unsigned seed)
+{
+  _reset();
+  unsigned workers = 1 + seed % 6;
+  unsigned producers = 1 + (seed / 7) % 5;
+  unsigned batch_size = (seed % 5 == 0) ? 0 : 1 + (seed * 13) % 64;
+  unsigned items = 200 + (seed * 31) % 800;
+  rec.keys = 1 + seed % 9;
+
+  _new_dispatcher(workers, producers, batch_size);
+  _start_workers();
+
+  pthread_t threads[8];
+  ProducerArgs args[8];
+  for (unsigned p = 0; p < producers; p++)
+    {
+      args[p] = (ProducerArgs) { .index = p, .items = items, .flush_every = 1 + (seed + p) % 40,
+                                 .batching = (p + seed) % 3 != 0, .seed = seed * 101 + p };
+      pthread_create(&threads[p], NULL, _producer_main, &args[p]);
+    }
+  /* in some rounds, stop the workers while producers still run: the rest goes inline */
+  int early_stop = seed % 4 == 0;
+  if (early_stop)
+    _stop_workers();
+  for (unsigned p = 0; p < producers; p++)
+    pthread_join(threads[p], NULL);
+  if (!early_stop)
+    _stop_workers();
+
+  unsigned delivered = _total_consumed() + atomic_load(&rec.inline_count);
+  cr_assert_eq(delivered, producers * items, "seed %u: %u delivered of %u", seed, delivered, producers * items);
+  for (unsigned p = 0; p < producers; p++)
+    for (unsigned seq = 0; seq < items; seq++)
+      cr_assert_eq(atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]), 1, "seed %u: item %u/%u seen %u times",
+                   seed, p, seq, atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]));
+  cr_assert_eq(rec.order_violations, 0, "seed %u: per-key order broken", seed);
+  pd_dispatcher_free(rec.dispatcher);
+  rec.dispatcher = NULL;
+  pthread_mutex_destroy(&rec.order_lock);
+}
+
+Test(dispatcher, exactly_once_and_in_key_order_with_many_producers_and_workers, .timeout = 600)
+{
+  unsigned rounds = getenv("DISPATCHER_ROUNDS") ? (unsigned) atoi(getenv("DISPATCHER_ROUNDS")) : 2000;
+  unsigned first = getenv("DISPATCHER_SEED") ? (unsigned) atoi(getenv("DISPATCHER_SEED")) : 1;
+  for (unsigned seed = first; seed < first + rounds; seed++)
+    _run_random_round(seed);
+}

@@ -1,9 +1,12 @@
 #include "parallelize.h"
+#include "parallelize-hotkey.h"
+#include "parallelize-source-check.h"
 #include "parallelize-stats.h"
 #include "parallelize-worker.h"
 #include "dispatcher.h"
 
 #include "mainloop-worker.h"
+#include "cfg.h"
 #include "messages.h"
 #include "scratch-buffers.h"
 #include "template/templates.h"
@@ -44,6 +47,7 @@ struct _Parallelize
   ParallelizeWorker *workers;
   ParallelizeProducer producers[PARALLELIZE_PRODUCER_SLOTS];
   ParallelizeStats stats;
+  ParallelizeHotKey hotkey;
 };
 
 G_STATIC_ASSERT(G_ALIGNOF(LogMessage) > ITEM_FLAGS);
@@ -134,7 +138,9 @@ _route(Parallelize *self, LogMessage *msg, unsigned producer)
     {
       gssize len;
       const gchar *key = log_template_get_trivial_value(self->partition_key, msg, &len);
-      return pd_dispatcher_route_key(self->dispatcher, key, len);
+      unsigned worker = pd_dispatcher_route_key(self->dispatcher, key, len);
+      parallelize_hotkey_observe(&self->hotkey, worker, key, len);
+      return worker;
     }
 
   ScratchBuffersMarker marker;
@@ -142,6 +148,7 @@ _route(Parallelize *self, LogMessage *msg, unsigned producer)
   LogTemplateEvalOptions options = DEFAULT_TEMPLATE_EVAL_OPTIONS;
   log_template_format(self->partition_key, msg, &options, key);
   unsigned worker = pd_dispatcher_route_key(self->dispatcher, key->str, key->len);
+  parallelize_hotkey_observe(&self->hotkey, worker, key->str, key->len);
   scratch_buffers_reclaim_marked(marker);
   return worker;
 }
@@ -231,6 +238,9 @@ parallelize_init(LogPipe *s)
     parallelize_worker_init(&self->workers[i], self->dispatcher, i);
 
   parallelize_stats_register(&self->stats, self->location, self->worker_count);
+  GlobalConfig *cfg = log_pipe_get_config(s);
+  if (cfg->preprocess_config)
+    parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);
 
   msg_verbose("parallelize(): starting",
               evt_tag_str("location", self->location),
@@ -257,6 +267,8 @@ parallelize_on_config_inited(LogPipe *s)
           return FALSE;
         }
     }
+  if (self->partition_key && self->worker_count >= 2)
+    parallelize_hotkey_start(&self->hotkey, &self->stats, self->location, self->worker_count);
   return TRUE;
 }
 
@@ -265,6 +277,7 @@ parallelize_deinit(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
 
+  parallelize_hotkey_stop(&self->hotkey);
   /* the main loop has stopped our workers (they drained their queues) and every I/O job by now */
   for (gint i = 0; i < self->worker_count && self->workers; i++)
     parallelize_worker_clear(&self->workers[i]);

@@ -1,0 +1,154 @@
+"""What an operator reads: counters in syslog-ng-ctl, the hot-key warning, startup and config warnings."""
+import re
+import socket
+import time
+
+from syslogng import free_port, send_lines, syslog_lines, wait_for_lines
+
+HOT_KEY_WARNING = "parallelize(): one worker gets far more than its share"
+
+
+def keyed_config(port, out, parallelize, source_opts="log-iw-size(100000) max-connections(10) log-fetch-limit(1000)"):
+    return """@version: 3.38
+log {
+  source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) %s); };
+  %s
+  destination { file("%s" template("$HOST $MSG\\n")); };
+  flags(flow-control);
+};
+""" % (port, source_opts, parallelize, out)
+
+
+def test_counters_add_up_to_the_messages_sent(daemon_factory, tmp_path):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(keyed_config(port, out, 'parallelize(workers(4) partition-key("$HOST"));')).start(
+        wait_for_port=port)
+    n = 60_000
+    send_lines(port, syslog_lines(n, hosts=40))
+    assert wait_for_lines(out, n, daemon=d) == n
+
+    assigned = d.parallelize_counters("parallelized_assigned_events_total")
+    processed = d.parallelize_counters("parallelized_processed_events_total")
+    queued = d.parallelize_counters("parallelized_queued_events")
+    assert assigned["total"] == processed["total"] == n
+    for i in range(4):
+        worker = "worker%d" % i
+        assert assigned[worker] == processed[worker]
+        assert queued[worker] == 0
+    assert sum(processed["worker%d" % i] for i in range(4)) == n
+    assert queued["total"] == 0
+
+    # the same numbers through syslog-ng-ctl query
+    query = d.ctl("query", "get", "*parallelized_processed_events_total*").stdout
+    assert re.search(r"parallelize@[^\n]*total[^\n]*parallelized_processed_events_total=%d" % n, query), query
+
+
+def test_counters_keep_their_meaning_across_reload_and_go_when_the_instance_goes(daemon_factory, tmp_path):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    with_parallelize = keyed_config(port, out, 'parallelize(workers(2));')
+    d = daemon_factory(with_parallelize).start(wait_for_port=port)
+    send_lines(port, syslog_lines(1000))
+    assert wait_for_lines(out, 1000, daemon=d) == 1000
+    assert d.reload().returncode == 0
+    send_lines(port, syslog_lines(500, start=1000))
+    assert wait_for_lines(out, 1500, daemon=d) == 1500
+    assert d.parallelize_counters("parallelized_processed_events_total")["total"] == 1500
+
+    # without parallelize() its counters are no longer active (syslog-ng lists them as orphans, state 'o')
+    d.write_config(keyed_config(port, out, ""))
+    assert d.reload().returncode == 0
+    states = {line.split(";")[3] for line in d.ctl("stats").stdout.splitlines() if "parallelize@" in line}
+    assert states == {"o"}, states
+
+
+def _stream_for(port, seconds, rate, host_of):
+    """Send at a steady rate over one connection for a while; host_of(i) picks each message's host."""
+    sent = 0
+    start = time.time()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        while time.time() - start < seconds:
+            batch = []
+            for _ in range(rate // 10):
+                host = host_of(sent)
+                batch.append(b"<13>Jan  1 00:00:00 %s app: %s seq=%d\n" % (host, host, sent))
+                sent += 1
+            s.sendall(b"".join(batch))
+            time.sleep(0.1)
+    return sent
+
+
+def test_a_hot_key_is_reported_once_and_an_even_key_never(daemon_factory, tmp_path):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(keyed_config(port, out, 'parallelize(workers(4) partition-key("$HOST"));')).start(
+        wait_for_port=port)
+
+    # 20 s of even load over 40 hosts: no warning
+    even = _stream_for(port, 20, 2000, lambda i: b"host%d" % (i % 40))
+    assert wait_for_lines(out, even, daemon=d) == even
+    assert HOT_KEY_WARNING not in d.output()
+
+    # then 25 s where 90% of messages carry one host: exactly one warning, naming it
+    skewed = _stream_for(port, 25, 2000, lambda i: b"hothost" if i % 10 else b"host%d" % (i % 40))
+    assert wait_for_lines(out, even + skewed, daemon=d) == even + skewed
+    time.sleep(1)
+    warnings = [line for line in d.output().splitlines() if HOT_KEY_WARNING in line]
+    assert len(warnings) == 1, warnings
+    assert "example_key='hothost'" in warnings[0]
+    assert "location='" in warnings[0] and "worker='" in warnings[0] and "share='" in warnings[0]
+
+
+def test_a_short_burst_is_not_reported(daemon_factory, tmp_path):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(keyed_config(port, out, 'parallelize(workers(4) partition-key("$HOST"));')).start(
+        wait_for_port=port)
+    burst = _stream_for(port, 6, 2000, lambda i: b"hothost")
+    rest = _stream_for(port, 12, 2000, lambda i: b"host%d" % (i % 40))
+    assert wait_for_lines(out, burst + rest, daemon=d) == burst + rest
+    assert HOT_KEY_WARNING not in d.output()
+
+
+def test_startup_line_with_verbose(daemon_factory, tmp_path):
+    port = free_port()
+    d = daemon_factory(keyed_config(port, str(tmp_path / "o"), 'parallelize(workers(3) partition-key("$PROGRAM") batch-size(50));'),
+                       extra_args=["-v"]).start(wait_for_port=port)
+    lines = [line for line in d.output().splitlines() if "parallelize(): starting" in line]
+    assert len(lines) == 1, d.output()
+    assert "workers='3'" in lines[0] and "partition-key='$PROGRAM'" in lines[0] and "batch-size='50'" in lines[0]
+    assert "location='" in lines[0]
+
+
+def test_sources_that_starve_the_workers_are_warned_about_but_accepted(daemon_factory, tmp_path):
+    port_a, port_b, port_c = free_port(), free_port(), free_port()
+    conf = """@version: 3.38
+source s_small { tcp(ip(127.0.0.1) port(%d)); };
+source s_huge_fetch { tcp(ip(127.0.0.1) port(%d) log-iw-size(1000000) log-fetch-limit(100000)); };
+log {
+  source(s_small);
+  source(s_huge_fetch);
+  source { tcp(ip(127.0.0.1) port(%d) log-iw-size(1000000) max-connections(10) log-fetch-limit(10000)); };
+  parallelize(workers(4));
+  destination { file("/dev/null"); };
+};
+""" % (port_a, port_b, port_c)
+    d = daemon_factory(conf).start(wait_for_port=port_c)
+    output = d.output()
+    window = [line for line in output.splitlines() if "window per connection is too small" in line]
+    fetch = [line for line in output.splitlines() if "log-fetch-limit() above 65535" in line]
+    assert len(window) == 1, output
+    assert "source='s_small'" in window[0]
+    assert "log_iw_size='100'" in window[0] and "max_connections='10'" in window[0]
+    assert "window_per_connection='10'" in window[0] and "workers_x_batch_size='400'" in window[0]
+    assert len(fetch) == 1, output
+    assert "source='s_huge_fetch'" in fetch[0] and "log_fetch_limit='100000'" in fetch[0]
+
+
+def test_a_well_sized_source_gets_no_warning(daemon_factory, tmp_path):
+    port = free_port()
+    d = daemon_factory(keyed_config(port, str(tmp_path / "o"), 'parallelize(workers(4));',
+                                    source_opts="log-iw-size(1000000) max-connections(10) log-fetch-limit(10000)")
+                       ).start(wait_for_port=port)
+    assert "parallelize():" not in d.output()

@@ -7,6 +7,7 @@
 
 #include "mainloop-worker.h"
 #include "cfg.h"
+#include "cfg-tree.h"
 #include "messages.h"
 #include "scratch-buffers.h"
 #include "template/templates.h"
@@ -40,6 +41,8 @@ struct _Parallelize
   gint batch_size;
   LogTemplate *partition_key;
   gchar *location;
+  gint clone_index; /* 0 for the original; copies for other log paths count up */
+  gint clones_made;
 
   /* running state, between init and deinit */
   gint worker_count;
@@ -206,10 +209,23 @@ _resolve_worker_count(Parallelize *self)
   return (gint) CLAMP(cpus, 1, PARALLELIZE_MAX_WORKERS);
 }
 
+/* where parallelize() stands: given by the log {} generator, else the parser {} it was written in */
+static void
+_resolve_location(Parallelize *self)
+{
+  if (self->location)
+    return;
+  gchar buf[256];
+  self->location = g_strdup(self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf,
+                            sizeof(buf)) : "parallelize()");
+}
+
 static gboolean
 parallelize_init(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
+
+  _resolve_location(self);
 
   self->worker_count = _resolve_worker_count(self);
   if (self->worker_count == 0)
@@ -237,7 +253,10 @@ parallelize_init(LogPipe *s)
   for (gint i = 0; i < self->worker_count; i++)
     parallelize_worker_init(&self->workers[i], self->dispatcher, i);
 
-  parallelize_stats_register(&self->stats, self->location, self->worker_count);
+  gchar *stats_name = self->clone_index ? g_strdup_printf("%s#%d", self->location, self->clone_index)
+                      : g_strdup(self->location);
+  parallelize_stats_register(&self->stats, stats_name, self->worker_count);
+  g_free(stats_name);
   GlobalConfig *cfg = log_pipe_get_config(s);
   if (cfg->preprocess_config)
     parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);
@@ -303,6 +322,8 @@ parallelize_clone(LogPipe *s)
   copy->batch_size = self->batch_size;
   copy->partition_key = log_template_ref(self->partition_key);
   parallelize_set_location(cloned, self->location);
+  /* an independent instance: own workers and queues, and its own counters */
+  copy->clone_index = ++self->clones_made;
   return cloned;
 }
 
@@ -387,7 +408,6 @@ parallelize_new(GlobalConfig *cfg)
 
   self->workers_option = -1;
   self->batch_size = PARALLELIZE_DEFAULT_BATCH_SIZE;
-  self->location = g_strdup("parallelize()");
   for (gint i = 0; i < PARALLELIZE_PRODUCER_SLOTS; i++)
     {
       ParallelizeProducer *producer = &self->producers[i];

@@ -213,3 +213,30 @@ log {
         text = f.read()
     assert "syslog-ng starting up" in text
     assert "Configuration reload" in text
+
+
+def test_one_parallelize_referenced_from_two_log_paths_is_two_independent_instances(daemon_factory, tmp_path):
+    port_a, port_b = free_port(), free_port()
+    out_a, out_b = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    conf = """@version: 3.38
+parser p_parallel { parallelize(workers(2) partition-key("$HOST")); };
+log { source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) log-iw-size(100000)); }; parser(p_parallel);
+      destination { file("%s" template("$HOST $MSG\\n")); }; flags(flow-control); };
+log { source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) log-iw-size(100000)); }; parser(p_parallel);
+      destination { file("%s" template("$HOST $MSG\\n")); }; flags(flow-control); };
+""" % (port_a, out_a, port_b, out_b)
+    d = daemon_factory(conf).start(wait_for_port=port_b)
+    n = 30_000
+    send_lines(port_a, syslog_lines(n, hosts=HOSTS))
+    send_lines(port_b, syslog_lines(n, hosts=HOSTS))
+    for out in (out_a, out_b):
+        assert wait_for_lines(out, n, daemon=d) == n
+        seqs = read_sequences(out)
+        assert_exactly_once(seqs, n)
+        assert_in_order_per_key(seqs)
+    # two instances, each with its own counters
+    totals = {key[1]: value for key, value in d.stats().items()
+              if key[1].startswith("parallelize@") and key[2] == "total"
+              and key[3] == "parallelized_processed_events_total"}
+    assert len(totals) == 2, totals
+    assert sorted(totals.values()) == [n, n]

@@ -185,9 +185,18 @@ def check_exactly_once(path, count):
     per_host = {}
     lines = 0
     with open(path, "rb") as f:
+        rest = b""
         for chunk in iter(lambda: f.read(1 << 24), b""):
+            # whole lines only, so that no id is cut in two
+            chunk, cut, tail = (rest + chunk).rpartition(b"\n")
+            chunk += cut
+            rest = tail
             lines += chunk.count(b"\n")
             for h, s in ID_RE.findall(chunk):
+                per_host.setdefault(int(h), []).append(int(s))
+        if rest:
+            found_partial = ID_RE.findall(rest)
+            for h, s in found_partial:
                 per_host.setdefault(int(h), []).append(int(s))
     found = sum(len(v) for v in per_host.values())
     if lines != count or found != count:

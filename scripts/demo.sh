@@ -31,7 +31,7 @@ data = json.load(open(sys.argv[1]))
 rows = {r["config"]: r for r in data["summary"]}
 seq, par = rows["seq"], rows["w" + sys.argv[2]]
 m = data["machine"]
-print("syslog-ng %s on %d CPUs (%s); heavy workload, one TCP connection, %d messages"
+print("%s on %d CPUs (%s); heavy workload, one TCP connection, %d messages"
       % (m["syslog_ng"], m["online"], m["cpu"], data["runs"][0]["messages"]))
 print("  %-28s %10.0f msg/s  %6.1f CPU s per M msgs" % ("sequential", seq["median"], seq["cpu"]))
 print("  %-28s %10.0f msg/s  %6.1f CPU s per M msgs  (%.2fx)"

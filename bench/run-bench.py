@@ -1,0 +1,494 @@
+#!/usr/bin/python3
+"""The parallelize() benchmark: throughput, CPU cost, memory and latency of
+the stock syslog-ng 3.38 daemon with and without parallelize().
+
+For each workload it runs the sequential configuration (no parallelize()) and
+workers(1) .. workers(max), interleaved round by round, BENCH_RUNS times each.
+A run starts a fresh daemon, streams a pre-generated file over one TCP
+connection (send-file), times from the first byte sent until the file
+destination's `written` counter reaches the message count, then checks that
+every message arrived exactly once.
+
+Settings come from the environment (make bench passes them on):
+  BENCH_RUNS             runs per configuration (default 3)
+  BENCH_MESSAGES         messages per run for every workload (default: per workload)
+  BENCH_WORKLOADS        comma-separated subset of: %(workloads)s
+  BENCH_MAX_WORKERS      highest workers(N) (default: online CPUs)
+  BENCH_LATENCY_MESSAGES messages of the 100 msg/s latency runs (default 1000; 0 skips)
+  BENCH_LATENCY_RATE     messages per second of the latency runs (default 100)
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+SYSLOG_NG = os.environ.get("SYSLOG_NG", "/usr/sbin/syslog-ng")
+STOCK_MODULE_DIR = "/usr/lib/syslog-ng/3.38"
+HOSTS = 200
+TUNED_SOURCE = "log-iw-size(1000000) log-fetch-limit(10000)"
+DEFAULT_SOURCE = ""  # syslog-ng's own defaults: log-iw-size(100) log-fetch-limit(10)
+
+# name: (config, load kind, source options, partition key, default messages, description)
+WORKLOADS = {
+    "cheap": ("cheap.conf", "plain", TUNED_SOURCE, None, 1000000,
+              "tcp -> file, nothing else: the cost of the hand-off"),
+    "heavy": ("heavy.conf", "json", TUNED_SOURCE, None, 200000,
+              "JSON (15 fields) -> json/kv/regexp parsers, rewrites, format-json; round-robin"),
+    "keyed": ("heavy.conf", "json", TUNED_SOURCE, '"$HOST"', 200000,
+              "heavy, partition-key(\"$HOST\") over %d hosts" % HOSTS),
+    "heavy-default-window": ("heavy.conf", "json", DEFAULT_SOURCE, None, 50000,
+                             "heavy with syslog-ng's default source window (no log-iw-size/log-fetch-limit)"),
+    "heavy-window-10k": ("heavy.conf", "json", "log-iw-size(100000) log-fetch-limit(1000)", None, 200000,
+                         "heavy with a 10,000-message window per connection (log-iw-size(100000), 10 connections)"),
+    "cheap-default-window": ("cheap.conf", "plain", DEFAULT_SOURCE, None, 200000,
+                             "cheap with syslog-ng's default source window"),
+}
+DEFAULT_WORKLOADS = "cheap,heavy,keyed,heavy-default-window"
+
+ID_RE = re.compile(rb"id-host(\d+)-(\d+)")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def ctl_stats(control):
+    """syslog-ng-ctl stats, straight over the control socket (no process per poll)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(control)
+        s.sendall(b"STATS\n")
+        buf = b""
+        while not buf.endswith(b"\n.\n"):
+            data = s.recv(1 << 16)
+            if not data:
+                break
+            buf += data
+    return buf.decode(errors="replace")
+
+
+def written(control):
+    total = 0
+    for line in ctl_stats(control).splitlines():
+        parts = line.split(";")
+        if len(parts) == 6 and parts[0] == "dst.file" and parts[4] == "written":
+            total += int(parts[5])
+    return total
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Daemon:
+    def __init__(self, rundir, config_text, module_dir):
+        self.rundir = rundir
+        os.makedirs(rundir, exist_ok=True)
+        self.config = os.path.join(rundir, "syslog-ng.conf")
+        self.control = os.path.join(rundir, "syslog-ng.ctl")
+        self.stderr = os.path.join(rundir, "syslog-ng.stderr")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.module_path = module_dir + ":" + STOCK_MODULE_DIR
+        self.proc = None
+
+    def start(self, port, wrapper=()):
+        with open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(
+                list(wrapper) + [SYSLOG_NG, "-F", "-e", "--no-caps", "-f", self.config, "--module-path", self.module_path,
+                                 "-c", self.control, "-R", os.path.join(self.rundir, "syslog-ng.persist"),
+                                 "-p", os.path.join(self.rundir, "syslog-ng.pid")],
+                stdout=err, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("syslog-ng exited at startup:\n" + self.output())
+            if os.path.exists(self.control) and port_open(port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("syslog-ng did not come up:\n" + self.output())
+
+    def output(self):
+        with open(self.stderr, errors="replace") as f:
+            return f.read()[-3000:]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def render_config(srcdir, name, port, out, source_opts, parallelize):
+    with open(os.path.join(srcdir, "bench", name)) as f:
+        text = f.read()
+    for key, value in (("@PORT@", str(port)), ("@OUT@", out), ("@SOURCE_OPTS@", source_opts),
+                       ("@PARALLELIZE@", parallelize)):
+        text = text.replace(key, value)
+    return text
+
+
+def parallelize_statement(workers, key):
+    if workers is None:
+        return "# sequential: no parallelize()"
+    return "parallelize(workers(%d)%s);" % (workers, " partition-key(%s)" % key if key else "")
+
+
+def load_file(srcdir, outdir, kind, count):
+    path = os.path.join(outdir, "loads", "%s-%d-%dhosts.log" % (kind, count, HOSTS))
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        log("  generating %s" % path)
+        subprocess.run([sys.executable, os.path.join(srcdir, "bench", "gen-load.py"), kind, str(count), str(HOSTS),
+                        path], check=True)
+    return path
+
+
+def check_exactly_once(path, count):
+    """(ok, per-host order kept, message): every id-hostH-S of the load file once."""
+    per_host = {}
+    lines = 0
+    with open(path, "rb") as f:
+        rest = b""
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            # whole lines only, so that no id is cut in two
+            chunk, cut, tail = (rest + chunk).rpartition(b"\n")
+            chunk += cut
+            rest = tail
+            lines += chunk.count(b"\n")
+            for h, s in ID_RE.findall(chunk):
+                per_host.setdefault(int(h), []).append(int(s))
+        if rest:
+            found_partial = ID_RE.findall(rest)
+            for h, s in found_partial:
+                per_host.setdefault(int(h), []).append(int(s))
+    found = sum(len(v) for v in per_host.values())
+    if lines != count or found != count:
+        return False, False, "%d lines, %d ids, expected %d" % (lines, found, count)
+    in_order = True
+    for h in range(HOSTS):
+        seqs = per_host.get(h, [])
+        expected = count // HOSTS + (1 if h < count % HOSTS else 0)
+        if seqs != sorted(seqs):
+            in_order = False
+            seqs = sorted(seqs)
+        if seqs != list(range(expected)):
+            return False, False, "host%d: lost or duplicated messages" % h
+    return True, in_order, "ok"
+
+
+def one_run(args, workload, workers, count, run_index):
+    conf, kind, source_opts, key, _, _ = WORKLOADS[workload]
+    load = load_file(args.srcdir, args.outdir, kind, count)
+    label = "seq" if workers is None else "w%d" % workers
+    rundir = os.path.join(args.outdir, "runs", "%s-%s-%d" % (workload, label, run_index))
+    out = os.path.join(rundir, "out.log")
+    port = free_port()
+    daemon = Daemon(rundir, render_config(args.srcdir, conf, port, out, source_opts,
+                                          parallelize_statement(workers, key)), args.module_dir)
+    if os.path.exists(out):
+        os.unlink(out)
+    daemon.start(port)
+    sender = perf = None
+    try:
+        pid = daemon.proc.pid
+        if args.perf:
+            perf_data = os.path.join(args.outdir, "perf-%s-%s.data" % (workload, label))
+            perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid),
+                                     "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        cpu0 = cpu_seconds(pid)
+        sender = subprocess.Popen([args.send_file, str(port), load], stdout=subprocess.PIPE, text=True)
+        first = sender.stdout.readline()
+        if not first.startswith("first_byte_monotonic="):
+            raise RuntimeError("send-file failed: %r" % first)
+        t0 = float(first.split("=")[1])
+        deadline = time.monotonic() + args.timeout
+        while True:
+            n = written(daemon.control)
+            if n >= count:
+                t1 = time.monotonic()
+                break
+            if daemon.proc.poll() is not None:
+                raise RuntimeError("syslog-ng died:\n" + daemon.output())
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out with %d of %d written" % (n, count))
+            time.sleep(args.poll)
+        cpu1 = cpu_seconds(pid)
+        hwm = vm_hwm_kib(pid)
+        sender.communicate(timeout=60)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            perf = None
+    finally:
+        if perf and perf.poll() is None:
+            perf.kill()
+            perf.wait()
+        if sender and sender.poll() is None:
+            sender.kill()
+            sender.wait()
+        daemon.stop()
+    ok, in_order, why = check_exactly_once(out, count)
+    if not ok:
+        raise RuntimeError("%s %s run %d: exactly-once check failed: %s" % (workload, label, run_index, why))
+    os.unlink(out)
+    elapsed = t1 - t0
+    return dict(workload=workload, config=label, workers=workers or 0, run=run_index, messages=count,
+                seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
+                vm_hwm_mib=hwm / 1024.0, in_order=in_order)
+
+
+def summarize(results, workloads, labels):
+    rows = []
+    for workload in workloads:
+        seq = [r["rate"] for r in results if r["workload"] == workload and r["config"] == "seq"]
+        seq_median = statistics.median(seq) if seq else None
+        for label in labels:
+            rs = [r for r in results if r["workload"] == workload and r["config"] == label]
+            if not rs:
+                continue
+            rates = [r["rate"] for r in rs]
+            med = statistics.median(rates)
+            rows.append(dict(workload=workload, config=label, workers=rs[0]["workers"], runs=len(rs),
+                             median=med, min=min(rates), max=max(rates),
+                             spread=(max(rates) - min(rates)) / med * 100,
+                             speedup=med / seq_median if seq_median else float("nan"),
+                             cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
+                             hwm=max(r["vm_hwm_mib"] for r in rs),
+                             in_order=all(r["in_order"] for r in rs)))
+    return rows
+
+
+def machine_info():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    version = subprocess.run([SYSLOG_NG, "--version"], stdout=subprocess.PIPE, text=True).stdout.splitlines()
+    return dict(nproc=os.cpu_count(), online=os.sysconf("SC_NPROCESSORS_ONLN"), cpu=model,
+                kernel=platform.release(), syslog_ng=version[0] if version else "?",
+                loadavg=open("/proc/loadavg").read().split()[:3])
+
+
+def percentile(values, p):
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def latency_run(args, workers, count, rate):
+    load = load_file(args.srcdir, args.outdir, "plain", count)
+    label = "seq" if workers is None else "w%d" % workers
+    rundir = os.path.join(args.outdir, "runs", "latency-%s" % label)
+    out = os.path.join(rundir, "out.log")
+    port = free_port()
+    daemon = Daemon(rundir, render_config(args.srcdir, "latency.conf", port, out, TUNED_SOURCE,
+                                          parallelize_statement(workers, None)), args.module_dir)
+    if os.path.exists(out):
+        os.unlink(out)
+    daemon.start(port)
+    try:
+        subprocess.run([args.send_file, str(port), load, "--rate", str(rate)], check=True, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while written(daemon.control) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        daemon.stop()
+    ok, _, why = check_exactly_once(out, count)
+    if not ok:
+        raise RuntimeError("latency %s: %s" % (label, why))
+    delays = []
+    with open(out) as f:
+        for line in f:
+            c, r = line.split()[:2]
+            delays.append((float(c) - float(r)) * 1e6)
+    # the first messages meet cold caches and a fresh connection
+    delays = delays[min(10, len(delays) // 10):]
+    return dict(config=label, n=len(delays), p50=percentile(delays, 50), p90=percentile(delays, 90),
+                p99=percentile(delays, 99), max=max(delays), zero=sum(1 for d in delays if d == 0))
+
+
+def write_chart(outdir, rows, workloads, labels):
+    data = os.path.join(outdir, "throughput.dat")
+    with open(data, "w") as f:
+        f.write("# x label " + " ".join("%s_med %s_min %s_max" % (w, w, w) for w in workloads) + "\n")
+        for i, label in enumerate(labels):
+            cols = []
+            for w in workloads:
+                r = next((r for r in rows if r["workload"] == w and r["config"] == label), None)
+                cols += ["%.1f %.1f %.1f" % (r["median"], r["min"], r["max"]) if r else "NaN NaN NaN"]
+            f.write("%d %s %s\n" % (i, label, " ".join(cols)))
+    png = os.path.join(outdir, "throughput.png")
+    plots = ", ".join("'%s' using 1:%d:%d:%d:xtic(2) with yerrorlines lw 2 title '%s'"
+                      % (data, 3 + 3 * i, 4 + 3 * i, 5 + 3 * i, w) for i, w in enumerate(workloads))
+    script = """set terminal pngcairo size 900,560 noenhanced
+set output '%s'
+set title 'syslog-ng 3.38 parallelize(): throughput against workers (median, min..max)'
+set xlabel 'configuration (seq = without parallelize())'
+set ylabel 'messages per second'
+set logscale y
+set grid
+set key outside right
+set xrange [-0.3:%f]
+plot %s
+""" % (png, len(labels) - 0.7, plots)
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        log("gnuplot failed (%s): no chart" % e)
+        return None
+    return png
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__ % dict(workloads=", ".join(WORKLOADS)),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--srcdir", required=True)
+    parser.add_argument("--module-dir", required=True, help="the .libs folder holding libparallelize.so")
+    parser.add_argument("--send-file", required=True)
+    parser.add_argument("--outdir", required=True)
+    parser.add_argument("--poll", type=float, default=0.02, help="seconds between counter polls")
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--perf", action="store_true", help="record each run with perf (cpu-clock) into outdir")
+    parser.add_argument("--configs", help="comma-separated subset of seq,w1,w2,... (default: all)")
+    args = parser.parse_args()
+    args.srcdir = os.path.abspath(args.srcdir)
+    args.module_dir = os.path.abspath(args.module_dir)
+    args.send_file = os.path.abspath(args.send_file)
+    args.outdir = os.path.abspath(args.outdir)
+    os.makedirs(args.outdir, exist_ok=True)
+
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    messages = int(os.environ.get("BENCH_MESSAGES", "0"))
+    workloads = [w for w in os.environ.get("BENCH_WORKLOADS", DEFAULT_WORKLOADS).split(",") if w]
+    for w in workloads:
+        if w not in WORKLOADS:
+            sys.exit("unknown workload %r (known: %s)" % (w, ", ".join(WORKLOADS)))
+    max_workers = int(os.environ.get("BENCH_MAX_WORKERS", str(os.sysconf("SC_NPROCESSORS_ONLN"))))
+    latency_messages = int(os.environ.get("BENCH_LATENCY_MESSAGES", "1000"))
+    latency_rate = float(os.environ.get("BENCH_LATENCY_RATE", "100"))
+
+    info = machine_info()
+    log("machine: %(nproc)d CPUs (%(cpu)s), kernel %(kernel)s, %(syslog_ng)s, load %(loadavg)s" % info)
+    configs = [None] + list(range(1, max_workers + 1))
+    if args.configs:
+        wanted = args.configs.split(",")
+        configs = [c for c in configs if ("seq" if c is None else "w%d" % c) in wanted]
+    labels = ["seq" if c is None else "w%d" % c for c in configs]
+    results = []
+    started = time.monotonic()
+    for workload in workloads:
+        count = messages or WORKLOADS[workload][4]
+        log("== %s: %s; %d messages, %d runs of %s" % (workload, WORKLOADS[workload][5], count, runs, labels))
+        for run in range(runs):
+            # rotate the order each round so that drift in the machine's load hits every configuration alike
+            order = configs[run % len(configs):] + configs[:run % len(configs)]
+            for workers in order:
+                r = one_run(args, workload, workers, count, run)
+                results.append(r)
+                log("  %-20s %-4s run %d: %9.0f msg/s  %6.2f CPU s/M msgs  VmHWM %6.1f MiB%s"
+                    % (workload, r["config"], run, r["rate"], r["cpu_s_per_m"], r["vm_hwm_mib"],
+                       "" if r["in_order"] else "  (per-host order not kept)"))
+
+    latency = []
+    if latency_messages > 0:
+        log("== latency: %d messages at %g msg/s, C_UNIXTIME - R_UNIXTIME right after the parallelize() position"
+            % (latency_messages, latency_rate))
+        for workers in (None, max_workers):
+            lat = latency_run(args, workers, latency_messages, latency_rate)
+            latency.append(lat)
+            log("  %-4s p50 %7.1f us  p90 %7.1f us  p99 %7.1f us  max %7.1f us" % (
+                lat["config"], lat["p50"], lat["p90"], lat["p99"], lat["max"]))
+
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    info["bench_seconds"] = time.monotonic() - started
+    rows = summarize(results, workloads, labels)
+    write_report(args.outdir, info, rows, results, latency, runs, workloads, labels)
+
+
+def write_report(outdir, info, rows, results, latency, runs, workloads, labels):
+    md = ["# parallelize() benchmark", "",
+          "Machine: %d online CPUs, %s; kernel %s; %s. Load average %s at the start, %s at the end; "
+          "%.0f s in all." % (info["online"], info["cpu"], info["kernel"], info["syslog_ng"],
+                              " ".join(info["loadavg"]), " ".join(info["loadavg_end"]), info["bench_seconds"]),
+          "",
+          "%d runs per configuration, interleaved round by round; every run checked: every message exactly once."
+          % runs, "",
+          "| workload | config | msg/s median | min | max | spread | speedup vs seq | CPU s / M msgs | peak RSS MiB "
+          "| per-host order |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        md.append("| %s | %s | %.0f | %.0f | %.0f | %.0f%% | %.2f× | %.2f | %.1f | %s |" % (
+            r["workload"], r["config"], r["median"], r["min"], r["max"], r["spread"], r["speedup"], r["cpu"],
+            r["hwm"], "kept" if r["in_order"] else "not kept"))
+    md += ["", "Workloads:", ""]
+    for w in workloads:
+        md.append("- **%s**: %s (bench/%s)" % (w, WORKLOADS[w][5], WORKLOADS[w][0]))
+    if latency:
+        md += ["", "Latency at a low rate: `$C_UNIXTIME - $R_UNIXTIME` in a rewrite right after the parallelize() "
+               "position (frac-digits(6)).", "",
+               "| config | messages | p50 µs | p90 µs | p99 µs | max µs |", "|---|---:|---:|---:|---:|---:|"]
+        for lat in latency:
+            md.append("| %s | %d | %.1f | %.1f | %.1f | %.1f |" % (lat["config"], lat["n"], lat["p50"], lat["p90"],
+                                                                   lat["p99"], lat["max"]))
+        if len(latency) == 2:
+            md += ["", "Added by parallelize(): p50 %+.1f µs, p99 %+.1f µs." % (
+                latency[1]["p50"] - latency[0]["p50"], latency[1]["p99"] - latency[0]["p99"])]
+    png = write_chart(outdir, rows, workloads, labels)
+    if png:
+        md += ["", "![throughput](throughput.png)"]
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump(dict(machine=info, summary=rows, runs=results, latency=latency), f, indent=1)
+    log("")
+    log("\n".join(md))
+    log("")
+    log("written: %s" % os.path.join(outdir, "results.md"))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Debian starts the packaged syslog-ng where an init system runs; the tests start their own.
-if pidof syslog-ng >/dev/null 2>&1 && [ -x /etc/init.d/syslog-ng ]; then
+# Where an init system started the packaged daemon on install, it holds port 514 and the
+# default control socket; stop that one only (by its own pidfile), never a test's daemon.
+if [ -s /run/syslog-ng.pid ] && [ -x /etc/init.d/syslog-ng ] && kill -0 "$(cat /run/syslog-ng.pid)" 2>/dev/null; then
   /etc/init.d/syslog-ng stop || true
 fi

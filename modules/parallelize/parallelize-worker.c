@@ -4,7 +4,7 @@
 
 #include <iv.h>
 
-/* after each round of work, as syslog-ng's own I/O workers do */
+/* after each round of work, as syslog-ng's own I/O workers do (the GC also runs per batch) */
 static void
 _end_of_round(void)
 {

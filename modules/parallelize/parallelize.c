@@ -95,6 +95,9 @@ _consume(void *user_data, unsigned worker, void *const *items, size_t count)
   for (size_t i = 0; i < count; i++)
     _forward_item(self, items[i]);
   parallelize_stats_processed(&self->stats, worker, count);
+  /* a busy worker may never return to its event loop: free the scratch buffers
+   * templates and parsers took, as syslog-ng's own workers do after each job */
+  main_loop_worker_run_gc();
 }
 
 static void

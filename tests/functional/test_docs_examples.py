@@ -58,3 +58,22 @@ def test_every_complete_config_in_the_guide_is_an_example():
     examples = [read(path) for path in EXAMPLES]
     for block in blocks:
         assert block in examples, "unchecked configuration in the guide:\n" + block
+
+
+def _option(text, name, default):
+    found = re.findall(r"\b%s\((\d+)\)" % re.escape(name), text)
+    return int(found[0]) if found else default
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=example_id)
+def test_example_windows_keep_the_workers_busy(path):
+    """No example should draw the module's startup warning about small source windows,
+    whatever the CPU count of the host: workers() is explicit, and each connection's window
+    (log-iw-size() / max-connections()) holds at least workers x batch-size messages."""
+    text = read(path)
+    workers = _option(text, "workers", None)
+    assert workers is not None, "give workers() explicitly: the default depends on the host's CPUs"
+    batch = _option(text, "batch-size", 100)
+    window = _option(text, "log-iw-size", 1000) // _option(text, "max-connections", 10)
+    assert window >= workers * batch, "window per connection %d < workers %d x batch-size %d" % (
+        window, workers, batch)

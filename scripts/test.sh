@@ -20,4 +20,6 @@ run_check build-tsan --enable-sanitizer=thread
 if [ "${1:-}" = "--asan" ]; then
   run_check build-asan --enable-sanitizer=address
 fi
+# the Debian package: built from a clean copy, installed, used by the stock daemon, purged
+if ! "$top/tests/package/test-deb.sh"; then status=1; fi
 exit $status

@@ -6,6 +6,7 @@
 
 #include "parallelize-generator.h"
 #include "parallelize-parser.h"
+#include "parallelize-worker.h"
 
 /* The first entry is registered as is; the second only advertises the log {}
  * keyword so that autoloading finds this module, and is registered as a
@@ -26,6 +27,7 @@ static Plugin parallelize_plugins[] =
 gboolean
 parallelize_module_init(PluginContext *context, CfgArgs *args)
 {
+  parallelize_worker_ids_decide(context);
   plugin_register(context, parallelize_plugins, 1);
   parallelize_generator_register(context);
   return TRUE;

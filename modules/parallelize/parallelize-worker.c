@@ -1,10 +1,13 @@
 #include "parallelize-worker.h"
 
+#include "cfg.h"
+#include "logqueue.h"
+#include "mainloop.h"
 #include "mainloop-worker.h"
 
 #include <iv.h>
 
-/* after each round of work, as syslog-ng's own I/O workers do (the GC also runs per batch) */
+/* after each round of work, as syslog-ng's own I/O workers do (parallelize.c does the same per batch) */
 static void
 _end_of_round(void)
 {
@@ -71,11 +74,37 @@ _request_exit(MainLoopThreadedWorker *s)
   iv_event_post(&self->exit_requested);
 }
 
+gboolean parallelize_worker_ids_from_io_range;
+
+/* Once per process, at the first load of the module.  Loaded for the first
+ * configuration at startup, no destination queue exists yet: widen
+ * log_queue_max_threads to every id an I/O-range thread can get, so that
+ * workers may take such ids too.  First loaded at a reload, queues of the
+ * running configuration may be kept: leave them alone, use id -1. */
 void
-parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index)
+parallelize_worker_ids_decide(PluginContext *context)
 {
-  /* THREADED_INPUT: thread id -1, the only kind that may push into any destination queue on 3.38 */
-  main_loop_threaded_worker_init(&self->thread, MLW_THREADED_INPUT_WORKER, self);
+  static gboolean decided;
+
+  if (decided)
+    return;
+  decided = TRUE;
+
+  MainLoop *main_loop = main_loop_get_instance();
+  GlobalConfig *current = main_loop ? main_loop_get_current_config(main_loop) : NULL;
+  if (current && &current->plugin_context == context && !current->tree.initialized_pipes->len)
+    {
+      log_queue_set_max_threads(MAIN_LOOP_MAX_WORKER_THREADS);
+      parallelize_worker_ids_from_io_range = TRUE;
+    }
+}
+
+void
+parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index, gboolean io_thread_id)
+{
+  /* THREADED_INPUT gives id -1, which any destination queue accepts; ASYNC an id from the I/O range
+   * (or -1 once all 64 are taken) */
+  main_loop_threaded_worker_init(&self->thread, io_thread_id ? MLW_ASYNC_WORKER : MLW_THREADED_INPUT_WORKER, self);
   self->thread.thread_init = _thread_init;
   self->thread.run = _run;
   self->thread.request_exit = _request_exit;

@@ -7,6 +7,7 @@
 #define PARALLELIZE_WORKER_H_INCLUDED
 
 #include "mainloop-threaded-worker.h"
+#include "plugin.h"
 #include "dispatcher.h"
 
 #include <iv_event.h>
@@ -20,7 +21,21 @@ typedef struct _ParallelizeWorker
   unsigned index;
 } ParallelizeWorker;
 
-void parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index);
+/*
+ * Whether workers take thread ids from the I/O workers' range (0..63).  With
+ * one, a worker's pushes into a destination queue collect in that queue's
+ * per-thread input and move over once per batch, as an I/O worker's do;
+ * with -1 (THREADED_INPUT) every push takes the queue's lock and may wake the
+ * writer.  3.38's destination queues size their per-thread inputs by
+ * log_queue_max_threads when created, so the range can only be widened
+ * before the first configuration creates any queue: see
+ * parallelize_worker_ids_decide().
+ */
+extern gboolean parallelize_worker_ids_from_io_range;
+void parallelize_worker_ids_decide(PluginContext *context);
+
+void parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index,
+                             gboolean io_thread_id);
 /* main thread; returns once the worker accepts work */
 gboolean parallelize_worker_start(ParallelizeWorker *self);
 /* any thread: work was queued for this worker */

@@ -87,17 +87,33 @@ _forward_item(Parallelize *self, void *item)
 
 /* dispatcher callbacks */
 
+/* What syslog-ng's I/O workers do after each fetch batch, done after each of
+ * ours: a busy worker may never return to its event loop.  The batch
+ * callbacks move what destinations collected per thread into their queues
+ * (one lock, one wake-up of the writer); the GC frees scratch buffers. */
+static void
+_end_of_batch(void)
+{
+  main_loop_worker_invoke_batch_callbacks();
+  main_loop_worker_run_gc();
+}
+
+/* 3.38's destination queues count a thread's collected messages in 16 bits */
+#define PARALLELIZE_MAX_UNFLUSHED 8192
+
 static void
 _consume(void *user_data, unsigned worker, void *const *items, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
 
   for (size_t i = 0; i < count; i++)
-    _forward_item(self, items[i]);
+    {
+      _forward_item(self, items[i]);
+      if ((i + 1) % PARALLELIZE_MAX_UNFLUSHED == 0)
+        _end_of_batch();
+    }
   parallelize_stats_processed(&self->stats, worker, count);
-  /* a busy worker may never return to its event loop: free the scratch buffers
-   * templates and parsers took, as syslog-ng's own workers do after each job */
-  main_loop_worker_run_gc();
+  _end_of_batch();
 }
 
 static void
@@ -254,7 +270,7 @@ parallelize_init(LogPipe *s)
 
   self->workers = g_new0(ParallelizeWorker, self->worker_count);
   for (gint i = 0; i < self->worker_count; i++)
-    parallelize_worker_init(&self->workers[i], self->dispatcher, i);
+    parallelize_worker_init(&self->workers[i], self->dispatcher, i, parallelize_worker_ids_from_io_range);
 
   gchar *stats_name = self->clone_index ? g_strdup_printf("%s#%d", self->location, self->clone_index)
                       : g_strdup(self->location);
@@ -268,7 +284,8 @@ parallelize_init(LogPipe *s)
               evt_tag_str("location", self->location),
               evt_tag_int("workers", self->worker_count),
               evt_tag_str("partition-key", self->partition_key ? self->partition_key->template : "(round-robin)"),
-              evt_tag_int("batch-size", self->batch_size));
+              evt_tag_int("batch-size", self->batch_size),
+              evt_tag_str("worker-thread-ids", parallelize_worker_ids_from_io_range ? "io-range" : "threaded-input"));
   return TRUE;
 }
 

@@ -250,3 +250,34 @@ log { source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) log-iw-size(100000)
               and key[3] == "parallelized_processed_events_total"}
     assert len(totals) == 2, totals
     assert sorted(totals.values()) == [n, n]
+
+
+def test_first_loaded_at_a_reload_workers_use_thread_id_minus_one_and_deliver(daemon_factory, tmp_path):
+    """Loaded at startup, workers take I/O-range thread ids (destination queues were sized for them
+    before any existed).  First loaded at a reload, the running config's destination queues may be
+    kept, sized for the I/O threads only: the workers must then stay on id -1, and still deliver."""
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(config(port, out, ""), extra_args=["-v"]).start(wait_for_port=port)
+    send_lines(port, syslog_lines(20_000, hosts=HOSTS))
+    assert wait_for_lines(out, 20_000, daemon=d) == 20_000
+
+    d.write_config(config(port, out, 'parallelize(workers(4) partition-key("$HOST"));'))
+    assert d.reload().returncode == 0
+    send_lines(port, syslog_lines(50_000, hosts=HOSTS, start=20_000))
+    assert wait_for_lines(out, 70_000, daemon=d) == 70_000
+    seqs = read_sequences(out)
+    assert_exactly_once(seqs, 70_000)
+    assert_in_order_per_key(seqs)
+    assert "worker-thread-ids='threaded-input'" in d.output()
+    assert d.parallelize_counters("parallelized_processed_events_total")["total"] == 50_000
+
+
+def test_loaded_at_startup_workers_use_io_range_thread_ids(daemon_factory, tmp_path):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(config(port, out, 'parallelize(workers(4));'), extra_args=["-v"]).start(wait_for_port=port)
+    send_lines(port, syslog_lines(50_000, hosts=HOSTS))
+    assert wait_for_lines(out, 50_000, daemon=d) == 50_000
+    assert_exactly_once(read_sequences(out), 50_000)
+    assert "worker-thread-ids='io-range'" in d.output()

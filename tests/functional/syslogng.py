@@ -116,6 +116,27 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
+    def counter(self, source_name, type_, id_prefix="", instance=None):
+        """Sum of the counters matching source_name, type and the start of the id (and instance, if given)."""
+        return sum(value for (name, id_, inst, typ), value in self.stats().items()
+                   if name == source_name and typ == type_ and id_.startswith(id_prefix)
+                   and (instance is None or inst == instance))
+
+    def threads(self):
+        return thread_count(self.pid())
+
+    def thread_ids(self):
+        return set(os.listdir("/proc/%d/task" % self.pid()))
+
+    def rss_kb(self):
+        return proc_status(self.pid(), "VmRSS")
+
+    def reload_ok(self):
+        """Reload and insist that it worked."""
+        result = self.reload()
+        assert result.returncode == 0 and "successful" in result.stdout, (result.stdout, self.output()[-3000:])
+        return result
+
     def output(self):
         try:
             with open(self.log_path, errors="replace") as f:
@@ -202,3 +223,213 @@ def syslog_lines(count, hosts=20, program="app", start=0):
         host = "host%d" % (i % hosts)
         lines.append(b"<13>Jan  1 00:00:00 %s %s: %s seq=%d\n" % (host.encode(), program.encode(), host.encode(), i))
     return lines
+
+
+# --- helpers for long streams, lifecycle and back-pressure tests ----------------------------
+
+def wait_for(condition, timeout=60, interval=0.05, daemon=None, what="condition"):
+    """Poll condition() until it returns a true value; returns that value, or raises on timeout."""
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if daemon is not None and daemon.proc.poll() is not None:
+            raise RuntimeError("syslog-ng died while waiting for %s:\n%s" % (what, daemon.output()[-4000:]))
+        if time.time() > deadline:
+            raise TimeoutError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def syslog_line(seq, host, program="app"):
+    return b"<13>Jan  1 00:00:00 %s %s: %s seq=%d\n" % (host, program, host, seq)
+
+
+def syslog_chunks(count, hosts=20, program=b"app", start=0, host_prefix=b"host", lines_per_chunk=20_000):
+    """Like syslog_lines(), lazily, as bytes blocks of many lines: millions of lines without the memory."""
+    names = [host_prefix + b"%d" % h for h in range(hosts)]
+    prefix = [b"<13>Jan  1 00:00:00 " + name + b" " + program + b": " + name + b" seq=" for name in names]
+    for first in range(start, start + count, lines_per_chunk):
+        last = min(first + lines_per_chunk, start + count)
+        yield b"".join(prefix[i % hosts] + b"%d\n" % i for i in range(first, last))
+
+
+class Sender:
+    """One TCP connection fed from an iterable of bytes blocks on a thread of its own.
+
+    sendall() blocks while the daemon does not read (flow control): `sent` shows how far it got."""
+
+    def __init__(self, port, chunks):
+        import threading
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.local_port = self.sock.getsockname()[1]
+        self.chunks = chunks
+        self.sent = 0
+        self.error = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _run(self):
+        try:
+            for chunk in self.chunks:
+                self.sock.sendall(chunk)
+                self.sent += len(chunk)
+        except OSError as e:
+            self.error = e
+        finally:
+            self.done.set()
+
+    def join(self, timeout=None):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError("sender still sending after %ss (sent %d bytes)" % (timeout, self.sent))
+        self.close()
+        if self.error:
+            raise self.error
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class SequenceReport:
+    """Exactly-once and per-key order of 'KEY seq=N' lines, streamed (tens of millions of lines)."""
+
+    def __init__(self, total):
+        self.total = total
+        self.seen = bytearray(total)
+        self.lines = 0
+        self.duplicates = 0
+        self.foreign = 0  # lines without a sequence number, or one out of range
+        self.out_of_order = 0
+        self.last = {}
+
+    def feed_file(self, path):
+        with open(path, "rb") as f:
+            for line in f:
+                self.feed_line(line)
+        return self
+
+    def feed_line(self, line):
+        m = SEQ_RE.search(line)
+        self.lines += 1
+        if not m:
+            self.foreign += 1
+            return
+        key, seq = m.group(1), int(m.group(2))
+        if seq >= self.total:
+            self.foreign += 1
+            return
+        if self.seen[seq]:
+            self.duplicates += 1
+        else:
+            self.seen[seq] = 1
+        if self.last.get(key, -1) > seq:
+            self.out_of_order += 1
+        self.last[key] = seq
+
+    @property
+    def delivered(self):
+        return self.total - self.seen.count(0)
+
+    @property
+    def missing(self):
+        return self.total - self.delivered
+
+    def first_missing(self, limit=10):
+        found, i = [], -1
+        while len(found) < limit:
+            i = self.seen.find(0, i + 1)
+            if i < 0:
+                break
+            found.append(i)
+        return found
+
+    def prefix_length(self):
+        """How many sequence numbers from 0 on arrived without a gap."""
+        i = self.seen.find(0)
+        return self.total if i < 0 else i
+
+    def assert_exactly_once_in_order(self):
+        assert self.duplicates == 0 and self.missing == 0 and self.out_of_order == 0, self
+
+    def __repr__(self):
+        return ("SequenceReport(total=%d lines=%d delivered=%d missing=%d first_missing=%s duplicates=%d "
+                "out_of_order=%d foreign=%d)" % (self.total, self.lines, self.delivered, self.missing,
+                                                 self.first_missing(), self.duplicates, self.out_of_order,
+                                                 self.foreign))
+
+
+def check_sequences(path, total):
+    return SequenceReport(total).feed_file(path)
+
+
+class StalledListener:
+    """A TCP peer for a tcp() destination: accepts, reads nothing until resume(), then writes all it gets to a file."""
+
+    def __init__(self, out_path):
+        import threading
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # a small receive buffer, so that back-pressure reaches the daemon soon
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        self.out_path = out_path
+        self.reading = threading.Event()
+        self.stopping = threading.Event()
+        self.received = 0
+        self.connections = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import select
+        conns = []
+        with open(self.out_path, "wb") as out:
+            while not self.stopping.is_set():
+                watched = [self.server] + (conns if self.reading.is_set() else [])
+                readable, _, _ = select.select(watched, [], [], 0.05)
+                for s in readable:
+                    if s is self.server:
+                        conns.append(self.server.accept()[0])
+                        self.connections += 1
+                        continue
+                    data = s.recv(1 << 20)
+                    if not data:
+                        conns.remove(s)
+                        s.close()
+                        continue
+                    out.write(data)
+                    self.received += len(data)
+                out.flush()
+        for conn in conns:
+            conn.close()
+        self.server.close()
+
+    def resume(self):
+        self.reading.set()
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(10)
+
+
+def proc_status(pid, field):
+    """A field of /proc/PID/status in kB (VmRSS, VmHWM) or as a number (Threads)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def thread_count(pid):
+    return len(os.listdir("/proc/%d/task" % pid))

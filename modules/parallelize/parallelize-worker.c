@@ -57,6 +57,7 @@ _thread_init(MainLoopThreadedWorker *s)
     }
 
   pd_dispatcher_open(self->dispatcher, self->index);
+  self->running = TRUE;
   return TRUE;
 }
 
@@ -71,7 +72,9 @@ _request_exit(MainLoopThreadedWorker *s)
 {
   ParallelizeWorker *self = (ParallelizeWorker *) s->data;
 
-  iv_event_post(&self->exit_requested);
+  /* a thread whose setup failed has already gone, and has no event to post to */
+  if (self->running)
+    iv_event_post(&self->exit_requested);
 }
 
 gboolean parallelize_worker_ids_from_io_range;

@@ -19,6 +19,7 @@ typedef struct _ParallelizeWorker
   struct iv_event exit_requested;
   pd_dispatcher *dispatcher;
   unsigned index;
+  gboolean running; /* its loop is up: set by the thread before start returns */
 } ParallelizeWorker;
 
 /*
@@ -36,7 +37,8 @@ void parallelize_worker_ids_decide(PluginContext *context);
 
 void parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index,
                              gboolean io_thread_id);
-/* main thread; returns once the worker accepts work */
+/* main thread; returns once the worker accepts work, or FALSE if its thread could not
+ * set up (then its messages keep being delivered inline) */
 gboolean parallelize_worker_start(ParallelizeWorker *self);
 /* any thread: work was queued for this worker */
 void parallelize_worker_wake(ParallelizeWorker *self);

@@ -12,6 +12,7 @@
 #include "scratch-buffers.h"
 #include "template/templates.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* producer slots: one per syslog-ng I/O worker thread id (0..63) */
@@ -239,6 +240,38 @@ _resolve_location(Parallelize *self)
                             sizeof(buf)) : "parallelize()");
 }
 
+/* each worker's event loop takes a few descriptors (epoll, eventfd); refuse
+ * here, where syslog-ng can roll back, rather than fail later where it aborts */
+#define PARALLELIZE_FDS_PER_WORKER 3
+#define PARALLELIZE_FD_HEADROOM 32
+
+static gboolean
+_enough_file_descriptors(Parallelize *self)
+{
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return TRUE;
+
+  GDir *fds = g_dir_open("/proc/self/fd", 0, NULL);
+  if (!fds)
+    return TRUE;
+  gsize open_fds = 0;
+  while (g_dir_read_name(fds))
+    open_fds++;
+  g_dir_close(fds);
+
+  gsize needed = (gsize) self->worker_count * PARALLELIZE_FDS_PER_WORKER + PARALLELIZE_FD_HEADROOM;
+  if (open_fds + needed <= limit.rlim_cur)
+    return TRUE;
+  msg_error("parallelize(): too few file descriptors left for the worker threads, lower workers() or raise "
+            "the open files limit",
+            evt_tag_int("workers", self->worker_count),
+            evt_tag_long("open_files", (glong) open_fds),
+            evt_tag_long("open_files_limit", (glong) limit.rlim_cur),
+            evt_tag_str("location", self->location));
+  return FALSE;
+}
+
 static gboolean
 parallelize_init(LogPipe *s)
 {
@@ -247,6 +280,8 @@ parallelize_init(LogPipe *s)
   _resolve_location(self);
 
   self->worker_count = _resolve_worker_count(self);
+  if (self->worker_count > 0 && !_enough_file_descriptors(self))
+    return FALSE;
   if (self->worker_count == 0)
     {
       msg_verbose("parallelize(): workers(0), messages continue on the source's thread",
@@ -290,7 +325,9 @@ parallelize_init(LogPipe *s)
 }
 
 /* Workers start once the whole configuration is up; until then (and after
- * they stop) messages are delivered inline. */
+ * they stop) messages are delivered inline.  Never fails: 3.38 asserts on a
+ * FALSE here instead of rolling back, so a worker that cannot start stays
+ * closed and its share is delivered inline, in order. */
 static gboolean
 parallelize_on_config_inited(LogPipe *s)
 {
@@ -299,12 +336,9 @@ parallelize_on_config_inited(LogPipe *s)
   for (gint i = 0; i < self->worker_count; i++)
     {
       if (!parallelize_worker_start(&self->workers[i]))
-        {
-          msg_error("parallelize(): cannot start worker thread",
-                    evt_tag_int("worker", i),
-                    evt_tag_str("location", self->location));
-          return FALSE;
-        }
+        msg_error("parallelize(): cannot start a worker thread, its messages are processed on the source's thread",
+                  evt_tag_int("worker", i),
+                  evt_tag_str("location", self->location));
     }
   if (self->partition_key && self->worker_count >= 2)
     parallelize_hotkey_start(&self->hotkey, &self->stats, self->location, self->worker_count);

@@ -65,3 +65,23 @@ def test_reload_that_fails_to_initialise_rolls_back_to_working_parallelize(daemo
     processed = d.parallelize_counters("parallelized_processed_events_total")
     assert processed["total"] >= first and "worker2" not in processed, processed
     assert d.threads() <= threads
+
+
+def test_too_few_file_descriptors_for_the_workers_is_an_init_error_that_rolls_back(daemon_factory, tmp_path):
+    """parallelize()'s own init failure: the open-files limit cannot hold the workers' event loops.
+    It is refused in init() (where syslog-ng rolls back), not when the threads start (where 3.38 aborts)."""
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    good = tcp_config(port, out, 'parallelize(workers(2) partition-key("$HOST"));')
+    d = daemon_factory(good, wrapper=["prlimit", "--nofile=128:128"]).start(wait_for_port=port)
+    d.write_config(good.replace("workers(2)", "workers(200)"))
+    result = d.reload()
+    assert result.returncode != 0 and "reverted" in result.stdout, result.stdout
+    assert "parallelize(): too few file descriptors left for the worker threads" in d.output()
+    assert "workers='200'" in d.output()
+
+    n = 20_000
+    Sender(port, syslog_chunks(n, hosts=HOSTS)).start().join(120)
+    assert wait_for_lines(out, n, timeout=120, daemon=d) == n
+    check_sequences(out, n).assert_exactly_once_in_order()
+    assert d.parallelize_counters("parallelized_processed_events_total")["total"] == n

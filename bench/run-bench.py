@@ -16,6 +16,7 @@ Settings come from the environment (make bench passes them on):
   BENCH_MAX_WORKERS      highest workers(N) (default: online CPUs)
   BENCH_LATENCY_MESSAGES messages of the 100 msg/s latency runs (default 1000; 0 skips)
   BENCH_LATENCY_RATE     messages per second of the latency runs (default 100)
+  BENCH_BATCH_SIZE       batch-size() of every parallelize() (default: the module's default)
 """
 import argparse
 import json
@@ -167,7 +168,9 @@ def render_config(srcdir, name, port, out, source_opts, parallelize):
 def parallelize_statement(workers, key):
     if workers is None:
         return "# sequential: no parallelize()"
-    return "parallelize(workers(%d)%s);" % (workers, " partition-key(%s)" % key if key else "")
+    batch = os.environ.get("BENCH_BATCH_SIZE")
+    return "parallelize(workers(%d)%s%s);" % (workers, " partition-key(%s)" % key if key else "",
+                                               " batch-size(%s)" % batch if batch else "")
 
 
 def load_file(srcdir, outdir, kind, count):

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -56,6 +57,10 @@ struct alignas(cache_line) WorkerSlot
   WorkerQueue queue;
   alignas(cache_line) WorkerGate gate;
   std::mutex closed_lock; // closing, and inline delivery while closed
+  alignas(cache_line) std::atomic<std::int64_t> queued{0}; // handed over, not yet consumed
+  std::atomic<int> producers_waiting{0};
+  std::mutex room_lock;
+  std::condition_variable room; // queued fell to the low-water mark, or the worker closed
 };
 
 class Dispatcher
@@ -65,6 +70,8 @@ public:
     : workers_(options.workers),
       producers_(options.producers),
       batch_limit_(options.batch_size ? options.batch_size : UINT32_MAX),
+      high_water_(options.max_queued),
+      low_water_(options.max_queued / 2),
       callbacks_(callbacks),
       user_data_(user_data),
       worker_slots_(new WorkerSlot[options.workers]),
@@ -170,7 +177,17 @@ public:
             publish(worker, batch);
           }
       }
+    // everything is handed over and no gate is held: now a producer that ran
+    // far ahead of a worker waits, instead of reading (and parsing into memory) more
+    if (high_water_)
+      for (unsigned i = 0; i < slot.touched_count; ++i)
+        wait_for_room(slot.touched[i]);
     slot.touched_count = 0;
+  }
+
+  std::int64_t queued(unsigned worker) const
+  {
+    return worker_slots_[worker].queued.load(std::memory_order_relaxed);
   }
 
   bool has_pending(unsigned producer) const
@@ -205,9 +222,11 @@ public:
         do
           {
             Batch *next = batch->next;
-            callbacks_.consume(user_data_, worker, batch->items(), batch->count);
-            consumed += batch->count;
+            const std::uint32_t count = batch->count;
+            callbacks_.consume(user_data_, worker, batch->items(), count);
+            consumed += count;
             Batch::release(batch);
+            consumed_from_queue(worker, count);
             batch = next;
           }
         while (batch);
@@ -228,7 +247,11 @@ public:
           // gate closed waits here, so its inline item follows everything queued
           std::lock_guard<std::mutex> lock(slot.closed_lock);
           if (slot.gate.try_close())
-            return consumed + drain(worker);
+            {
+              consumed += drain(worker);
+              wake_waiting_producers(slot);
+              return consumed;
+            }
         }
         if (attempt < 64)
           std::this_thread::yield();
@@ -259,10 +282,40 @@ private:
     const std::uint32_t count = batch->count;
     if (callbacks_.queued)
       callbacks_.queued(user_data_, worker, count);
+    slot.queued.fetch_add(count, std::memory_order_relaxed);
     if (slot.queue.push(batch))
       callbacks_.wake(user_data_, worker);
     // only now: a worker closes once no producer is inside, so it is still there to wake
     slot.gate.leave();
+  }
+
+  void consumed_from_queue(unsigned worker, std::uint32_t count)
+  {
+    WorkerSlot &slot = worker_slots_[worker];
+    const std::int64_t left = slot.queued.fetch_sub(count, std::memory_order_relaxed) - count;
+    if (left <= low_water_ && slot.producers_waiting.load(std::memory_order_acquire))
+      wake_waiting_producers(slot);
+  }
+
+  static void wake_waiting_producers(WorkerSlot &slot)
+  {
+    std::lock_guard<std::mutex> lock(slot.room_lock);
+    slot.room.notify_all();
+  }
+
+  // Hysteresis: wait once above the high-water mark, until the worker is down
+  // to the low-water mark (or closed).  Timed waits only guard against a lost
+  // wake-up; the worker's notify ends the wait.
+  void wait_for_room(unsigned worker)
+  {
+    WorkerSlot &slot = worker_slots_[worker];
+    if (slot.queued.load(std::memory_order_relaxed) <= static_cast<std::int64_t>(high_water_))
+      return;
+    std::unique_lock<std::mutex> lock(slot.room_lock);
+    slot.producers_waiting.fetch_add(1, std::memory_order_acq_rel);
+    while (slot.queued.load(std::memory_order_relaxed) > low_water_ && !slot.gate.is_closed())
+      slot.room.wait_for(lock, std::chrono::milliseconds(10));
+    slot.producers_waiting.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   // not started yet, or gone (and drained: see close()); serialised so that
@@ -278,6 +331,8 @@ private:
   const unsigned workers_;
   const unsigned producers_;
   const std::uint32_t batch_limit_;
+  const std::uint64_t high_water_; // 0: producers never wait
+  const std::int64_t low_water_;
   const pd_callbacks callbacks_;
   void *const user_data_;
   std::unique_ptr<WorkerSlot[]> worker_slots_;
@@ -303,7 +358,7 @@ pd_dispatcher_new(const pd_options *options, const pd_callbacks *callbacks, void
   if (!options || !callbacks || !callbacks->consume || !callbacks->wake || !callbacks->deliver_inline)
     return nullptr;
   if (options->workers < 1 || options->workers > PD_MAX_WORKERS || options->producers > PD_MAX_PRODUCERS ||
-      options->batch_size > PD_MAX_BATCH_SIZE)
+      options->batch_size > PD_MAX_BATCH_SIZE || options->max_queued > PD_MAX_QUEUED)
     return nullptr;
   try
     {
@@ -379,6 +434,12 @@ size_t
 pd_dispatcher_close(pd_dispatcher *self, unsigned worker)
 {
   return self->engine.close(worker);
+}
+
+int64_t
+pd_dispatcher_queued(const pd_dispatcher *self, unsigned worker)
+{
+  return self->engine.queued(worker);
 }
 
 } // extern "C"

@@ -37,6 +37,7 @@ typedef struct pd_dispatcher pd_dispatcher;
 #define PD_MAX_WORKERS 256
 #define PD_MAX_PRODUCERS 256
 #define PD_MAX_BATCH_SIZE 1000000
+#define PD_MAX_QUEUED 100000000
 
 typedef struct pd_callbacks
 {
@@ -55,6 +56,10 @@ typedef struct pd_options
   unsigned workers;    /* 1 .. PD_MAX_WORKERS */
   unsigned producers;  /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
   unsigned batch_size; /* most items in one hand-off; 0: no limit */
+  /* Per worker: once more items than this wait for it, a batching producer
+   * that fed it waits in pd_dispatcher_flush() until half are consumed (or
+   * the worker closes).  0: producers never wait. */
+  unsigned max_queued;
 } pd_options;
 
 /* NULL if an option is out of range or memory is short. */
@@ -71,7 +76,7 @@ unsigned pd_dispatcher_route_key(const pd_dispatcher *self, const void *key, siz
 unsigned pd_dispatcher_route_next(pd_dispatcher *self, unsigned producer);
 
 /* Batching producer: collect item for worker; flush hands every collected
- * batch of this producer over. */
+ * batch of this producer over (and may wait: see max_queued). */
 void pd_dispatcher_add(pd_dispatcher *self, unsigned producer, unsigned worker, void *item);
 void pd_dispatcher_flush(pd_dispatcher *self, unsigned producer);
 /* Returns nonzero if the producer holds items not yet handed over. */
@@ -84,6 +89,9 @@ void pd_dispatcher_hand_off(pd_dispatcher *self, unsigned worker, void *item);
 void pd_dispatcher_open(pd_dispatcher *self, unsigned worker);
 size_t pd_dispatcher_drain(pd_dispatcher *self, unsigned worker);
 size_t pd_dispatcher_close(pd_dispatcher *self, unsigned worker);
+
+/* Items handed over to a worker and not yet consumed (racy: for diagnostics and tests). */
+int64_t pd_dispatcher_queued(const pd_dispatcher *self, unsigned worker);
 
 #ifdef __cplusplus
 }

@@ -289,8 +289,9 @@ parallelize_init(LogPipe *s)
       return TRUE;
     }
 
+  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ? : 500));
   pd_options options = { .workers = (unsigned) self->worker_count, .producers = PARALLELIZE_PRODUCER_SLOTS,
-                         .batch_size = (unsigned) self->batch_size };
+                         .batch_size = (unsigned) self->batch_size, .max_queued = (unsigned) max_queued };
   pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
                              .queued = _queued };
   self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);

@@ -11,6 +11,10 @@
 #define PARALLELIZE_MAX_WORKERS 256
 #define PARALLELIZE_MAX_BATCH_SIZE 100000
 #define PARALLELIZE_DEFAULT_BATCH_SIZE 100
+/* a source thread that got this many batches (at least the minimum) ahead of a
+ * worker waits at the end of its fetch until the worker is down to half */
+#define PARALLELIZE_QUEUED_BATCHES 20
+#define PARALLELIZE_MIN_QUEUED 1000
 
 LogPipe *parallelize_new(GlobalConfig *cfg);
 

@@ -109,3 +109,27 @@ def test_without_flow_control_drops_like_plain_syslog_ng(daemon_factory, tmp_pat
         assert stats["dropped"] > 0
     # the destination queue (log-fifo-size) is the limit in both: the same order of magnitude is kept
     assert par_report.delivered >= plain_report.delivered * 0.5, (plain, par)
+
+
+def test_a_source_far_ahead_of_slow_workers_waits_for_them(daemon_factory, tmp_path):
+    """With a window far larger than needed, the source does not read (and parse into memory)
+    everything the sender offers while the workers lag: once a worker has 20 batches (2000
+    messages at batch-size 100) waiting, the source waits until half are done."""
+    from syslogng import wait_for_lines
+    from test_lifecycle import SLOW_PATH, tcp_config
+    total = 300_000
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(tcp_config(port, out, 'parallelize(workers(2) partition-key("$HOST"));', SLOW_PATH,
+                                  iw_size=1_000_000)).start(wait_for_port=port)
+    sender = Sender(port, syslog_chunks(total, hosts=20)).start()
+    deepest = 0
+    while not sender.done.is_set() or d.parallelize_counters("parallelized_queued_events").get("total", 0) > 0:
+        deepest = max(deepest, d.parallelize_counters("parallelized_queued_events").get("total", 0))
+        time.sleep(0.01)
+    sender.join(timeout=60)
+    assert wait_for_lines(out, total, daemon=d) == total
+    check_sequences(out, total).assert_exactly_once_in_order()
+    # per worker: the 2000 mark, plus what one fetch (log-fetch-limit(1000)) adds before the source checks
+    print("deepest backlog in parallelize(): %d" % deepest)
+    assert 0 < deepest <= 2 * (2000 + 1000), deepest

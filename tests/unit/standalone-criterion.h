@@ -35,18 +35,20 @@ void standalone_register(const char *name, const StandaloneSuite *suite, void (*
   }                                                                              \
   static void suite##_##name(void)
 
-#define standalone_fail(...)                                                     \
+#define cr_assert(cond, ...)                                                     \
   do {                                                                           \
-    fprintf(stderr, "%s:%d: assertion failed: ", __FILE__, __LINE__);            \
-    fprintf(stderr, "" __VA_ARGS__);                                             \
-    fprintf(stderr, "\n");                                                       \
-    abort();                                                                     \
+    if (!(cond))                                                                 \
+      {                                                                          \
+        fprintf(stderr, "%s:%d: assertion failed: %s", __FILE__, __LINE__, #cond); \
+        fprintf(stderr, " " __VA_ARGS__);                                        \
+        fprintf(stderr, "\n");                                                   \
+        abort();                                                                 \
+      }                                                                          \
   } while (0)
-
-#define cr_assert(cond, ...) do { if (!(cond)) standalone_fail(#cond " " __VA_ARGS__); } while (0)
 #define cr_assert_not(cond, ...) cr_assert(!(cond), __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) cr_assert((a) == (b), __VA_ARGS__)
 #define cr_assert_lt(a, b, ...) cr_assert((a) < (b), __VA_ARGS__)
+#define cr_assert_leq(a, b, ...) cr_assert((a) <= (b), __VA_ARGS__)
 #define cr_assert_null(p, ...) cr_assert((p) == NULL, __VA_ARGS__)
 #define cr_assert_not_null(p, ...) cr_assert((p) != NULL, __VA_ARGS__)
 

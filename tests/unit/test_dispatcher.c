@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_WORKERS 16
 #define MAX_ITEMS (1 << 20)
@@ -95,10 +96,13 @@ _queued(void *user_data, unsigned worker, size_t count)
   atomic_fetch_add(&rec.queued_count, count);
 }
 
+static unsigned next_max_queued; /* for the next _new_dispatcher() */
+
 static pd_dispatcher *
 _new_dispatcher(unsigned workers, unsigned producers, unsigned batch_size)
 {
-  pd_options options = { .workers = workers, .producers = producers, .batch_size = batch_size };
+  pd_options options = { .workers = workers, .producers = producers, .batch_size = batch_size,
+                         .max_queued = next_max_queued };
   pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
                              .queued = _queued };
   rec.workers = workers;
@@ -340,6 +344,85 @@ Test(dispatcher, before_a_worker_opens_everything_is_delivered_inline)
   cr_assert_eq(atomic_load(&rec.wakes), 0);
 }
 
+/* Bounded run-ahead: a producer that got too far ahead of a worker waits in flush. */
+
+typedef struct FlushArgs
+{
+  unsigned items;
+  atomic_int returned;
+  int64_t queued_at_return;
+} FlushArgs;
+
+static void *
+_fill_and_flush(void *arg)
+{
+  FlushArgs *args = arg;
+  for (unsigned i = 0; i < args->items; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  args->queued_at_return = pd_dispatcher_queued(rec.dispatcher, 0);
+  atomic_store(&args->returned, 1);
+  return NULL;
+}
+
+static void
+_new_bounded_dispatcher(unsigned batch_size, unsigned max_queued)
+{
+  pd_options options = { .workers = 1, .producers = 1, .batch_size = batch_size, .max_queued = max_queued };
+  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline };
+  rec.workers = 1;
+  rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
+  cr_assert_not_null(rec.dispatcher);
+}
+
+Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is_consumed)
+{
+  _new_bounded_dispatcher(10, 40);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  FlushArgs args = { .items = 100 };
+  pthread_t producer;
+  pthread_create(&producer, NULL, _fill_and_flush, &args);
+
+  /* nobody drains yet: the producer is stuck at the end of its batch */
+  usleep(100 * 1000);
+  cr_assert_eq(atomic_load(&args.returned), 0, "flush returned with 100 queued over a mark of 40");
+  cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 100);
+
+  while (!atomic_load(&args.returned))
+    {
+      /* consume slowly, a batch at a time, as a busy worker would */
+      pd_dispatcher_drain(rec.dispatcher, 0);
+      usleep(1000);
+    }
+  pthread_join(producer, NULL);
+  cr_assert_leq(args.queued_at_return, 20, "released above the low-water mark: %lld", (long long) args.queued_at_return);
+  cr_assert_eq(_total_consumed(), 100);
+}
+
+Test(dispatcher, a_producer_within_the_mark_never_waits)
+{
+  _new_bounded_dispatcher(10, 40);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  FlushArgs args = { .items = 40 };
+  _fill_and_flush(&args);
+  cr_assert_eq(atomic_load(&args.returned), 1);
+  cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 40);
+}
+
+Test(dispatcher, closing_the_worker_releases_a_waiting_producer)
+{
+  _new_bounded_dispatcher(10, 40);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  FlushArgs args = { .items = 100 };
+  pthread_t producer;
+  pthread_create(&producer, NULL, _fill_and_flush, &args);
+  usleep(50 * 1000);
+  cr_assert_eq(atomic_load(&args.returned), 0);
+  cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 100);
+  pthread_join(producer, NULL);
+  cr_assert_eq(atomic_load(&args.returned), 1);
+}
+
 /* Many producers, many workers, random settings: every item exactly once, per-key order kept. */
 
 typedef struct ProducerArgs
@@ -383,8 +466,11 @@ _run_random_round(unsigned seed)
   unsigned batch_size = (seed % 5 == 0) ? 0 : 1 + (seed * 13) % 64;
   unsigned items = 200 + (seed * 31) % 800;
   rec.keys = 1 + seed % 9;
+  /* every other round, producers may have to wait for their workers */
+  next_max_queued = seed % 2 ? 16 + seed % 50 : 0;
 
   _new_dispatcher(workers, producers, batch_size);
+  next_max_queued = 0;
   _start_workers();
 
   pthread_t threads[8];

@@ -96,19 +96,23 @@ _queued(void *user_data, unsigned worker, size_t count)
   atomic_fetch_add(&rec.queued_count, count);
 }
 
-static unsigned next_max_queued; /* for the next _new_dispatcher() */
-
 static pd_dispatcher *
-_new_dispatcher(unsigned workers, unsigned producers, unsigned batch_size)
+_new_bounded_dispatcher(unsigned workers, unsigned producers, unsigned batch_size, unsigned max_queued)
 {
   pd_options options = { .workers = workers, .producers = producers, .batch_size = batch_size,
-                         .max_queued = next_max_queued };
+                         .max_queued = max_queued };
   pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
                              .queued = _queued };
   rec.workers = workers;
   rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
   cr_assert_not_null(rec.dispatcher);
   return rec.dispatcher;
+}
+
+static pd_dispatcher *
+_new_dispatcher(unsigned workers, unsigned producers, unsigned batch_size)
+{
+  return _new_bounded_dispatcher(workers, producers, batch_size, 0);
 }
 
 static void
@@ -365,28 +369,25 @@ _fill_and_flush(void *arg)
   return NULL;
 }
 
-static void
-_new_bounded_dispatcher(unsigned batch_size, unsigned max_queued)
+/* a producer that hands 100 items to one worker (mark 40, batches of 10) and, nobody draining, is stuck */
+static pthread_t
+_start_stuck_producer(FlushArgs *args)
 {
-  pd_options options = { .workers = 1, .producers = 1, .batch_size = batch_size, .max_queued = max_queued };
-  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline };
-  rec.workers = 1;
-  rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
-  cr_assert_not_null(rec.dispatcher);
+  _new_bounded_dispatcher(1, 1, 10, 40);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  args->items = 100;
+  pthread_t producer;
+  pthread_create(&producer, NULL, _fill_and_flush, args);
+  usleep(100 * 1000);
+  cr_assert_eq(atomic_load(&args->returned), 0, "flush returned with 100 queued over a mark of 40");
+  cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 100);
+  return producer;
 }
 
 Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is_consumed)
 {
-  _new_bounded_dispatcher(10, 40);
-  pd_dispatcher_open(rec.dispatcher, 0);
-  FlushArgs args = { .items = 100 };
-  pthread_t producer;
-  pthread_create(&producer, NULL, _fill_and_flush, &args);
-
-  /* nobody drains yet: the producer is stuck at the end of its batch */
-  usleep(100 * 1000);
-  cr_assert_eq(atomic_load(&args.returned), 0, "flush returned with 100 queued over a mark of 40");
-  cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 100);
+  FlushArgs args = { 0 };
+  pthread_t producer = _start_stuck_producer(&args);
 
   while (!atomic_load(&args.returned))
     {
@@ -401,7 +402,7 @@ Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is
 
 Test(dispatcher, a_producer_within_the_mark_never_waits)
 {
-  _new_bounded_dispatcher(10, 40);
+  _new_bounded_dispatcher(1, 1, 10, 40);
   pd_dispatcher_open(rec.dispatcher, 0);
   FlushArgs args = { .items = 40 };
   _fill_and_flush(&args);
@@ -411,13 +412,8 @@ Test(dispatcher, a_producer_within_the_mark_never_waits)
 
 Test(dispatcher, closing_the_worker_releases_a_waiting_producer)
 {
-  _new_bounded_dispatcher(10, 40);
-  pd_dispatcher_open(rec.dispatcher, 0);
-  FlushArgs args = { .items = 100 };
-  pthread_t producer;
-  pthread_create(&producer, NULL, _fill_and_flush, &args);
-  usleep(50 * 1000);
-  cr_assert_eq(atomic_load(&args.returned), 0);
+  FlushArgs args = { 0 };
+  pthread_t producer = _start_stuck_producer(&args);
   cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 100);
   pthread_join(producer, NULL);
   cr_assert_eq(atomic_load(&args.returned), 1);
@@ -467,10 +463,7 @@ _run_random_round(unsigned seed)
   unsigned items = 200 + (seed * 31) % 800;
   rec.keys = 1 + seed % 9;
   /* every other round, producers may have to wait for their workers */
-  next_max_queued = seed % 2 ? 16 + seed % 50 : 0;
-
-  _new_dispatcher(workers, producers, batch_size);
-  next_max_queued = 0;
+  _new_bounded_dispatcher(workers, producers, batch_size, seed % 2 ? 16 + seed % 50 : 0);
   _start_workers();
 
   pthread_t threads[8];

@@ -124,8 +124,8 @@ main(int argc, char **argv)
   if (fetch_batch == 0)
     fetch_batch = 10000;
 
-  pd_options options = { .workers = nworkers, .producers = 1, .batch_size = batch_size };
-  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline };
+  pd_options options = {.workers = nworkers, .producers = 1, .batch_size = batch_size};
+  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline};
   pd_dispatcher *d = pd_dispatcher_new(&options, &callbacks, threaded ? (void *) 1 : NULL);
   if (!d)
     {
@@ -150,7 +150,12 @@ main(int argc, char **argv)
       measured_loop(d, messages, nworkers, fetch_batch);
       double t1 = _now();
       printf("loop: %zu messages, %u workers, batch-size %u, flush every %zu: %.0f msg/s (%.1f ns/msg), consumed %zu\n",
-             messages, nworkers, batch_size, fetch_batch, messages / (t1 - t0), (t1 - t0) / messages * 1e9,
+             messages,
+             nworkers,
+             batch_size,
+             fetch_batch,
+             messages / (t1 - t0),
+             (t1 - t0) / messages * 1e9,
              consumed_by_consume);
       return consumed_by_consume == messages ? 0 : 1;
     }
@@ -177,7 +182,13 @@ main(int argc, char **argv)
   size_t total = atomic_load(&consumed_total);
   printf("threads: %zu messages, 1 producer, %u workers, batch-size %u, flush every %zu: %.0f msg/s end to end "
          "(producer alone %.0f msg/s), consumed %zu\n",
-         messages, nworkers, batch_size, fetch_batch, messages / (t1 - t0), messages / (t_produced - t0), total);
+         messages,
+         nworkers,
+         batch_size,
+         fetch_batch,
+         messages / (t1 - t0),
+         messages / (t_produced - t0),
+         total);
   pd_dispatcher_free(d);
   return total == messages ? 0 : 1;
 }

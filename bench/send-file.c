@@ -60,7 +60,7 @@ _connect(int port)
       perror("send-file: socket");
       return -1;
     }
-  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) != 0)
     {
@@ -77,7 +77,7 @@ _sleep_until(double deadline)
   double left = deadline - _now();
   if (left <= 0)
     return;
-  struct timespec ts = { .tv_sec = (time_t) left, .tv_nsec = (long) ((left - (time_t) left) * 1e9) };
+  struct timespec ts = {.tv_sec = (time_t) left, .tv_nsec = (long) ((left - (time_t) left) * 1e9)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
 }

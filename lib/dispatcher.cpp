@@ -45,7 +45,7 @@ struct alignas(cache_line) ProducerSlot
 {
   std::unique_ptr<Batch *[]> open; // per worker: the batch being filled
   std::unique_ptr<unsigned[]> touched; // workers given items since the last flush
-  std::unique_ptr<bool[]> is_touched;   // per worker: listed in touched
+  std::unique_ptr<bool[]> is_touched; // per worker: listed in touched
   unsigned touched_count = 0;
   unsigned next_worker = 0;
   Batch *spare = nullptr; // consumed batches ready for reuse
@@ -67,15 +67,15 @@ class Dispatcher
 {
 public:
   Dispatcher(const pd_options &options, const pd_callbacks &callbacks, void *user_data)
-    : workers_(options.workers),
-      producers_(options.producers),
-      batch_limit_(options.batch_size ? options.batch_size : UINT32_MAX),
-      high_water_(options.max_queued),
-      low_water_(options.max_queued / 2),
-      callbacks_(callbacks),
-      user_data_(user_data),
-      worker_slots_(new WorkerSlot[options.workers]),
-      producer_slots_(new ProducerSlot[options.producers])
+      : workers_(options.workers),
+        producers_(options.producers),
+        batch_limit_(options.batch_size ? options.batch_size : UINT32_MAX),
+        high_water_(options.max_queued),
+        low_water_(options.max_queued / 2),
+        callbacks_(callbacks),
+        user_data_(user_data),
+        worker_slots_(new WorkerSlot[options.workers]),
+        producer_slots_(new ProducerSlot[options.producers])
   {
     for (unsigned p = 0; p < producers_; ++p)
       {
@@ -185,10 +185,7 @@ public:
     slot.touched_count = 0;
   }
 
-  std::int64_t queued(unsigned worker) const
-  {
-    return worker_slots_[worker].queued.load(std::memory_order_relaxed);
-  }
+  std::int64_t queued(unsigned worker) const { return worker_slots_[worker].queued.load(std::memory_order_relaxed); }
 
   bool has_pending(unsigned producer) const
   {

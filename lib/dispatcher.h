@@ -53,8 +53,8 @@ typedef struct pd_callbacks
 
 typedef struct pd_options
 {
-  unsigned workers;    /* 1 .. PD_MAX_WORKERS */
-  unsigned producers;  /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
+  unsigned workers; /* 1 .. PD_MAX_WORKERS */
+  unsigned producers; /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
   unsigned batch_size; /* most items in one hand-off; 0: no limit */
   /* Per worker: once more items than this wait for it, a batching producer
    * that fed it waits in pd_dispatcher_flush() until half are consumed (or

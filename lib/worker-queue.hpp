@@ -58,8 +58,8 @@ public:
         if (state & closed_bit)
           return false;
       }
-    while (!state_.compare_exchange_weak(state, state + one_producer, std::memory_order_acquire,
-                                         std::memory_order_relaxed));
+    while (
+      !state_.compare_exchange_weak(state, state + one_producer, std::memory_order_acquire, std::memory_order_relaxed));
     return true;
   }
 

@@ -9,18 +9,12 @@
 #include <string.h>
 
 /* option names as CfgArgs normalises them; pairs name the same option */
-static const gchar *known_options[] =
-{
-  "workers", "partitions",
-  "partition_key", "worker_partition_key",
-  "batch_size",
-  NULL
-};
+static const gchar *known_options[] = {
+  "workers", "partitions", "partition_key", "worker_partition_key", "batch_size", NULL};
 
-static const gchar *synonyms[][2] =
-{
-  { "workers", "partitions" },
-  { "partition_key", "worker_partition_key" },
+static const gchar *synonyms[][2] = {
+  {"workers", "partitions"},
+  {"partition_key", "worker_partition_key"},
 };
 
 typedef struct _GenerateState
@@ -117,7 +111,7 @@ _check_synonyms(CfgArgs *args, const gchar *reference)
 static gboolean
 _generate(CfgBlockGenerator *s, GlobalConfig *cfg, gpointer args, GString *result, const gchar *reference)
 {
-  GenerateState state = { .result = result, .reference = reference, .ok = TRUE };
+  GenerateState state = {.result = result, .reference = reference, .ok = TRUE};
 
   g_string_append(result, "parser { parallelize(__parallelize_location(");
   _append_quoted(result, reference);

@@ -25,7 +25,7 @@ typedef struct _ParallelizeHotKey
   const gchar *location;
   gint workers;
   gssize *last_assigned;
-  gint suspect;       /* worker hot in the previous windows, or -1 */
+  gint suspect; /* worker hot in the previous windows, or -1 */
   gint hot_windows;
   gint64 quiet_until; /* monotonic seconds */
 
@@ -35,8 +35,8 @@ typedef struct _ParallelizeHotKey
   gchar sample[PARALLELIZE_HOTKEY_SAMPLE_MAX];
 } ParallelizeHotKey;
 
-void parallelize_hotkey_start(ParallelizeHotKey *self, const ParallelizeStats *stats, const gchar *location,
-                              gint workers);
+void
+parallelize_hotkey_start(ParallelizeHotKey *self, const ParallelizeStats *stats, const gchar *location, gint workers);
 void parallelize_hotkey_stop(ParallelizeHotKey *self);
 void parallelize_hotkey_offer_sample(ParallelizeHotKey *self, unsigned worker, const gchar *key, gssize len);
 

@@ -5,29 +5,26 @@ extern int parallelize_debug;
 
 int parallelize_parse(CfgLexer *lexer, LogPipe **instance, gpointer arg);
 
-static CfgLexerKeyword parallelize_keywords[] =
-{
-  { .kw_name = "parallelize", .kw_token = KW_PARALLELIZE },
-  { .kw_name = "workers", .kw_token = KW_WORKERS },
+static CfgLexerKeyword parallelize_keywords[] = {
+  {.kw_name = "parallelize", .kw_token = KW_PARALLELIZE},
+  {.kw_name = "workers", .kw_token = KW_WORKERS},
   /* the spelling of older releases */
-  { .kw_name = "partitions", .kw_token = KW_WORKERS },
-  { .kw_name = "partition_key", .kw_token = KW_PARTITION_KEY },
+  {.kw_name = "partitions", .kw_token = KW_WORKERS},
+  {.kw_name = "partition_key", .kw_token = KW_PARTITION_KEY},
   /* the spelling of newer syslog-ng releases */
-  { .kw_name = "worker_partition_key", .kw_token = KW_PARTITION_KEY },
-  { .kw_name = "batch_size", .kw_token = KW_BATCH_SIZE },
+  {.kw_name = "worker_partition_key", .kw_token = KW_PARTITION_KEY},
+  {.kw_name = "batch_size", .kw_token = KW_BATCH_SIZE},
   /* set by the log {} generator: where parallelize() stands in the configuration */
-  { .kw_name = "__parallelize_location", .kw_token = KW_LOCATION },
-  { NULL }
-};
+  {.kw_name = "__parallelize_location", .kw_token = KW_LOCATION},
+  {NULL}};
 
-CfgParser parallelize_parser =
-{
+CfgParser parallelize_parser = {
 #if SYSLOG_NG_ENABLE_DEBUG
   .debug_flag = &parallelize_debug,
 #endif
   .name = "parallelize",
   .keywords = parallelize_keywords,
-  .parse = (gint (*)(CfgLexer *, gpointer *, gpointer)) parallelize_parse,
+  .parse = (gint(*)(CfgLexer *, gpointer *, gpointer)) parallelize_parse,
   .cleanup = (void (*)(gpointer)) log_pipe_unref,
 };
 

@@ -11,8 +11,7 @@
 /* The first entry is registered as is; the second only advertises the log {}
  * keyword so that autoloading finds this module, and is registered as a
  * generator at init. */
-static Plugin parallelize_plugins[] =
-{
+static Plugin parallelize_plugins[] = {
   {
     .type = LL_CONTEXT_PARSER,
     .name = "parallelize",
@@ -33,8 +32,7 @@ parallelize_module_init(PluginContext *context, CfgArgs *args)
   return TRUE;
 }
 
-const ModuleInfo module_info =
-{
+const ModuleInfo module_info = {
   .canonical_name = "parallelize",
   .version = PACKAGE_VERSION,
   .description = "parallelize(): spreads a log path over worker threads (syslog-ng-mod-parallelize)",

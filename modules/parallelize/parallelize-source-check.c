@@ -22,7 +22,12 @@
 /* 3.38 keeps fetch counts in 16 bits in the destination queue (fixed in 4.3) */
 #define SAFE_FETCH_LIMIT 65535
 
-typedef enum { TOK_WORD, TOK_STRING, TOK_PUNCT } TokenKind;
+typedef enum
+{
+  TOK_WORD,
+  TOK_STRING,
+  TOK_PUNCT
+} TokenKind;
 
 typedef struct _Token
 {
@@ -49,7 +54,7 @@ _is_punct(gchar c)
 static void
 _push(GArray *tokens, TokenKind kind, const gchar *text, gsize len)
 {
-  Token token = { .kind = kind, .text = text, .len = len, .match = -1 };
+  Token token = {.kind = kind, .text = text, .len = len, .match = -1};
   g_array_append_val(tokens, token);
 }
 
@@ -293,8 +298,8 @@ parallelize_check_sources(const gchar *config_text, const gchar *location, gint 
   if (!config_text || workers <= 0)
     return;
 
-  SourceCheck self = { .tokens = _tokenize(config_text), .location = location, .workers = workers,
-                       .batch_size = batch_size };
+  SourceCheck self = {
+    .tokens = _tokenize(config_text), .location = location, .workers = workers, .batch_size = batch_size};
   gint marker = _find_marker(&self);
   if (marker >= 0)
     {

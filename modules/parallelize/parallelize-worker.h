@@ -35,8 +35,7 @@ typedef struct _ParallelizeWorker
 extern gboolean parallelize_worker_ids_from_io_range;
 void parallelize_worker_ids_decide(PluginContext *context);
 
-void parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index,
-                             gboolean io_thread_id);
+void parallelize_worker_init(ParallelizeWorker *self, pd_dispatcher *dispatcher, unsigned index, gboolean io_thread_id);
 /* main thread; returns once the worker accepts work, or FALSE if its thread could not
  * set up (then its messages keep being delivered inline) */
 gboolean parallelize_worker_start(ParallelizeWorker *self);

@@ -199,8 +199,8 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
     }
 
   gint thread_id = main_loop_worker_get_thread_id();
-  unsigned producer = (thread_id >= 0 && thread_id < PARALLELIZE_PRODUCER_SLOTS) ? (unsigned) thread_id
-                      : PD_ANY_PRODUCER;
+  unsigned producer =
+    (thread_id >= 0 && thread_id < PARALLELIZE_PRODUCER_SLOTS) ? (unsigned) thread_id : PD_ANY_PRODUCER;
   unsigned worker = _route(self, msg, producer);
   void *item = _item_pack(msg, path_options);
 
@@ -236,8 +236,8 @@ _resolve_location(Parallelize *self)
   if (self->location)
     return;
   gchar buf[256];
-  self->location = g_strdup(self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf,
-                            sizeof(buf)) : "parallelize()");
+  self->location = g_strdup(
+    self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf, sizeof(buf)) : "parallelize()");
 }
 
 /* each worker's event loop takes a few descriptors (epoll, eventfd); refuse
@@ -289,11 +289,12 @@ parallelize_init(LogPipe *s)
       return TRUE;
     }
 
-  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ? : 500));
-  pd_options options = { .workers = (unsigned) self->worker_count, .producers = PARALLELIZE_PRODUCER_SLOTS,
-                         .batch_size = (unsigned) self->batch_size, .max_queued = (unsigned) max_queued };
-  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
-                             .queued = _queued };
+  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
+  pd_options options = {.workers = (unsigned) self->worker_count,
+                        .producers = PARALLELIZE_PRODUCER_SLOTS,
+                        .batch_size = (unsigned) self->batch_size,
+                        .max_queued = (unsigned) max_queued};
+  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .queued = _queued};
   self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);
   if (!self->dispatcher)
     {
@@ -308,8 +309,8 @@ parallelize_init(LogPipe *s)
   for (gint i = 0; i < self->worker_count; i++)
     parallelize_worker_init(&self->workers[i], self->dispatcher, i, parallelize_worker_ids_from_io_range);
 
-  gchar *stats_name = self->clone_index ? g_strdup_printf("%s#%d", self->location, self->clone_index)
-                      : g_strdup(self->location);
+  gchar *stats_name =
+    self->clone_index ? g_strdup_printf("%s#%d", self->location, self->clone_index) : g_strdup(self->location);
   parallelize_stats_register(&self->stats, stats_name, self->worker_count);
   g_free(stats_name);
   GlobalConfig *cfg = log_pipe_get_config(s);
@@ -423,7 +424,9 @@ parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **e
 
   if (!template_text[0])
     {
-      g_set_error(error, LOG_TEMPLATE_ERROR, LOG_TEMPLATE_ERROR_COMPILE,
+      g_set_error(error,
+                  LOG_TEMPLATE_ERROR,
+                  LOG_TEMPLATE_ERROR_COMPILE,
                   "the template is empty; leave partition-key() out for round-robin");
       return FALSE;
     }

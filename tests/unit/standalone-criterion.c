@@ -11,7 +11,7 @@ standalone_register(const char *name, const StandaloneSuite *suite, void (*run)(
 {
   if (test_count == MAX_TESTS)
     abort();
-  tests[test_count++] = (StandaloneTest) { name, suite, run };
+  tests[test_count++] = (StandaloneTest){name, suite, run};
 }
 
 int

@@ -25,26 +25,28 @@ typedef struct StandaloneTest
 
 void standalone_register(const char *name, const StandaloneSuite *suite, void (*run)(void));
 
-#define TestSuite(suite, ...) static const StandaloneSuite standalone_suite_##suite = { __VA_ARGS__ }
+#define TestSuite(suite, ...) static const StandaloneSuite standalone_suite_##suite = {__VA_ARGS__}
 
-#define Test(suite, name, ...)                                                   \
-  static void suite##_##name(void);                                              \
-  __attribute__((constructor)) static void standalone_register_##suite##_##name(void) \
-  {                                                                              \
-    standalone_register(#suite "::" #name, &standalone_suite_##suite, suite##_##name); \
-  }                                                                              \
+#define Test(suite, name, ...)                                                                                         \
+  static void suite##_##name(void);                                                                                    \
+  __attribute__((constructor)) static void standalone_register_##suite##_##name(void)                                  \
+  {                                                                                                                    \
+    standalone_register(#suite "::" #name, &standalone_suite_##suite, suite##_##name);                                 \
+  }                                                                                                                    \
   static void suite##_##name(void)
 
-#define cr_assert(cond, ...)                                                     \
-  do {                                                                           \
-    if (!(cond))                                                                 \
-      {                                                                          \
-        fprintf(stderr, "%s:%d: assertion failed: %s", __FILE__, __LINE__, #cond); \
-        fprintf(stderr, " " __VA_ARGS__);                                        \
-        fprintf(stderr, "\n");                                                   \
-        abort();                                                                 \
-      }                                                                          \
-  } while (0)
+#define cr_assert(cond, ...)                                                                                           \
+  do                                                                                                                   \
+    {                                                                                                                  \
+      if (!(cond))                                                                                                     \
+        {                                                                                                              \
+          fprintf(stderr, "%s:%d: assertion failed: %s", __FILE__, __LINE__, #cond);                                   \
+          fprintf(stderr, " " __VA_ARGS__);                                                                            \
+          fprintf(stderr, "\n");                                                                                       \
+          abort();                                                                                                     \
+        }                                                                                                              \
+    }                                                                                                                  \
+  while (0)
 #define cr_assert_not(cond, ...) cr_assert(!(cond), __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) cr_assert((a) == (b), __VA_ARGS__)
 #define cr_assert_lt(a, b, ...) cr_assert((a) < (b), __VA_ARGS__)

@@ -99,10 +99,8 @@ _queued(void *user_data, unsigned worker, size_t count)
 static pd_dispatcher *
 _new_bounded_dispatcher(unsigned workers, unsigned producers, unsigned batch_size, unsigned max_queued)
 {
-  pd_options options = { .workers = workers, .producers = producers, .batch_size = batch_size,
-                         .max_queued = max_queued };
-  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline,
-                             .queued = _queued };
+  pd_options options = {.workers = workers, .producers = producers, .batch_size = batch_size, .max_queued = max_queued};
+  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .queued = _queued};
   rec.workers = workers;
   rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
   cr_assert_not_null(rec.dispatcher);
@@ -191,22 +189,22 @@ TestSuite(dispatcher, .init = _reset, .fini = _teardown);
 
 Test(dispatcher, rejects_out_of_range_options)
 {
-  pd_callbacks callbacks = { .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline };
-  pd_options zero_workers = { .workers = 0, .producers = 1, .batch_size = 10 };
-  pd_options too_many = { .workers = PD_MAX_WORKERS + 1, .producers = 1, .batch_size = 10 };
-  pd_options huge_batch = { .workers = 1, .producers = 1, .batch_size = PD_MAX_BATCH_SIZE + 1 };
+  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline};
+  pd_options zero_workers = {.workers = 0, .producers = 1, .batch_size = 10};
+  pd_options too_many = {.workers = PD_MAX_WORKERS + 1, .producers = 1, .batch_size = 10};
+  pd_options huge_batch = {.workers = 1, .producers = 1, .batch_size = PD_MAX_BATCH_SIZE + 1};
   cr_assert_null(pd_dispatcher_new(&zero_workers, &callbacks, NULL));
   cr_assert_null(pd_dispatcher_new(&too_many, &callbacks, NULL));
   cr_assert_null(pd_dispatcher_new(&huge_batch, &callbacks, NULL));
-  pd_callbacks no_consume = { .wake = _wake, .deliver_inline = _deliver_inline };
-  pd_options fine = { .workers = 1, .producers = 1, .batch_size = 10 };
+  pd_callbacks no_consume = {.wake = _wake, .deliver_inline = _deliver_inline};
+  pd_options fine = {.workers = 1, .producers = 1, .batch_size = 10};
   cr_assert_null(pd_dispatcher_new(&fine, &no_consume, NULL));
 }
 
 Test(dispatcher, round_robin_gives_every_worker_an_equal_share)
 {
   _new_dispatcher(4, 2, 100);
-  unsigned counts[4] = { 0 };
+  unsigned counts[4] = {0};
   for (unsigned i = 0; i < 4000; i++)
     counts[pd_dispatcher_route_next(rec.dispatcher, 0)]++;
   for (unsigned w = 0; w < 4; w++)
@@ -223,7 +221,7 @@ Test(dispatcher, round_robin_gives_every_worker_an_equal_share)
 Test(dispatcher, same_key_always_goes_to_the_same_worker_and_keys_spread)
 {
   _new_dispatcher(8, 1, 100);
-  unsigned counts[8] = { 0 };
+  unsigned counts[8] = {0};
   char key[32];
   for (unsigned k = 0; k < 8000; k++)
     {
@@ -386,7 +384,7 @@ _start_stuck_producer(FlushArgs *args)
 
 Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is_consumed)
 {
-  FlushArgs args = { 0 };
+  FlushArgs args = {0};
   pthread_t producer = _start_stuck_producer(&args);
 
   while (!atomic_load(&args.returned))
@@ -396,7 +394,8 @@ Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is
       usleep(1000);
     }
   pthread_join(producer, NULL);
-  cr_assert_leq(args.queued_at_return, 20, "released above the low-water mark: %lld", (long long) args.queued_at_return);
+  cr_assert_leq(
+    args.queued_at_return, 20, "released above the low-water mark: %lld", (long long) args.queued_at_return);
   cr_assert_eq(_total_consumed(), 100);
 }
 
@@ -404,7 +403,7 @@ Test(dispatcher, a_producer_within_the_mark_never_waits)
 {
   _new_bounded_dispatcher(1, 1, 10, 40);
   pd_dispatcher_open(rec.dispatcher, 0);
-  FlushArgs args = { .items = 40 };
+  FlushArgs args = {.items = 40};
   _fill_and_flush(&args);
   cr_assert_eq(atomic_load(&args.returned), 1);
   cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 40);
@@ -412,7 +411,7 @@ Test(dispatcher, a_producer_within_the_mark_never_waits)
 
 Test(dispatcher, closing_the_worker_releases_a_waiting_producer)
 {
-  FlushArgs args = { 0 };
+  FlushArgs args = {0};
   pthread_t producer = _start_stuck_producer(&args);
   cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 100);
   pthread_join(producer, NULL);
@@ -470,8 +469,11 @@ _run_random_round(unsigned seed)
   ProducerArgs args[8];
   for (unsigned p = 0; p < producers; p++)
     {
-      args[p] = (ProducerArgs) { .index = p, .items = items, .flush_every = 1 + (seed + p) % 40,
-                                 .batching = (p + seed) % 3 != 0, .seed = seed * 101 + p };
+      args[p] = (ProducerArgs){.index = p,
+                               .items = items,
+                               .flush_every = 1 + (seed + p) % 40,
+                               .batching = (p + seed) % 3 != 0,
+                               .seed = seed * 101 + p};
       pthread_create(&threads[p], NULL, _producer_main, &args[p]);
     }
   /* in some rounds, stop the workers while producers still run: the rest goes inline */
@@ -487,8 +489,13 @@ _run_random_round(unsigned seed)
   cr_assert_eq(delivered, producers * items, "seed %u: %u delivered of %u", seed, delivered, producers * items);
   for (unsigned p = 0; p < producers; p++)
     for (unsigned seq = 0; seq < items; seq++)
-      cr_assert_eq(atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]), 1, "seed %u: item %u/%u seen %u times",
-                   seed, p, seq, atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]));
+      cr_assert_eq(atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]),
+                   1,
+                   "seed %u: item %u/%u seen %u times",
+                   seed,
+                   p,
+                   seq,
+                   atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]));
   cr_assert_eq(rec.order_violations, 0, "seed %u: per-key order broken", seed);
   pd_dispatcher_free(rec.dispatcher);
   rec.dispatcher = NULL;

@@ -7,21 +7,13 @@
 
 #include <iv.h>
 
-/* after each round of work, as syslog-ng's own I/O workers do (parallelize.c does the same per batch) */
-static void
-_end_of_round(void)
-{
-  main_loop_worker_invoke_batch_callbacks();
-  main_loop_worker_run_gc();
-}
-
 static void
 _on_wakeup(void *cookie)
 {
   ParallelizeWorker *self = (ParallelizeWorker *) cookie;
 
+  /* every consumed batch ends like an I/O job (batch callbacks, GC): see parallelize.c */
   pd_dispatcher_drain(self->dispatcher, self->index);
-  _end_of_round();
 }
 
 static void
@@ -31,7 +23,6 @@ _on_exit_requested(void *cookie)
 
   /* everything queued is delivered before the thread goes; later arrivals are delivered inline */
   pd_dispatcher_close(self->dispatcher, self->index);
-  _end_of_round();
   iv_event_unregister(&self->wakeup);
   iv_event_unregister(&self->exit_requested);
   iv_quit();

@@ -20,6 +20,8 @@ namespace {
 
 constexpr std::size_t cache_line = 64;
 constexpr std::uint32_t first_batch_capacity = 32;
+// how far past max_queued a worker's backlog may grow while other workers run dry
+constexpr std::int64_t hard_water_factor = 4;
 
 std::uint64_t
 hash_key(const void *key, std::size_t len)
@@ -58,9 +60,6 @@ struct alignas(cache_line) WorkerSlot
   alignas(cache_line) WorkerGate gate;
   std::mutex closed_lock; // closing, and inline delivery while closed
   alignas(cache_line) std::atomic<std::int64_t> queued{0}; // handed over, not yet consumed
-  std::atomic<int> producers_waiting{0};
-  std::mutex room_lock;
-  std::condition_variable room; // queued fell to the low-water mark, or the worker closed
 };
 
 class Dispatcher
@@ -72,6 +71,7 @@ public:
         batch_limit_(options.batch_size ? options.batch_size : UINT32_MAX),
         high_water_(options.max_queued),
         low_water_(options.max_queued / 2),
+        hard_water_(static_cast<std::int64_t>(options.max_queued) * hard_water_factor),
         callbacks_(callbacks),
         user_data_(user_data),
         worker_slots_(new WorkerSlot[options.workers]),
@@ -179,9 +179,8 @@ public:
       }
     // everything is handed over and no gate is held: now a producer that ran
     // far ahead of a worker waits, instead of reading (and parsing into memory) more
-    if (high_water_)
-      for (unsigned i = 0; i < slot.touched_count; ++i)
-        wait_for_room(slot.touched[i]);
+    if (high_water_ && fed_worker_above(slot, static_cast<std::int64_t>(high_water_)))
+      wait_for_room(slot);
     slot.touched_count = 0;
   }
 
@@ -246,7 +245,7 @@ public:
           if (slot.gate.try_close())
             {
               consumed += drain(worker);
-              wake_waiting_producers(slot);
+              wake_waiting_producers();
               return consumed;
             }
         }
@@ -290,29 +289,52 @@ private:
   {
     WorkerSlot &slot = worker_slots_[worker];
     const std::int64_t left = slot.queued.fetch_sub(count, std::memory_order_relaxed) - count;
-    if (left <= low_water_ && slot.producers_waiting.load(std::memory_order_acquire))
-      wake_waiting_producers(slot);
+    if (left <= low_water_ && producers_waiting_.load(std::memory_order_acquire))
+      wake_waiting_producers();
   }
 
-  static void wake_waiting_producers(WorkerSlot &slot)
+  void wake_waiting_producers()
   {
-    std::lock_guard<std::mutex> lock(slot.room_lock);
-    slot.room.notify_all();
+    std::lock_guard<std::mutex> lock(room_lock_);
+    room_.notify_all();
   }
 
-  // Hysteresis: wait once above the high-water mark, until the worker is down
-  // to the low-water mark (or closed).  Timed waits only guard against a lost
-  // wake-up; the worker's notify ends the wait.
-  void wait_for_room(unsigned worker)
+  bool fed_worker_above(const ProducerSlot &slot, std::int64_t mark) const
   {
-    WorkerSlot &slot = worker_slots_[worker];
-    if (slot.queued.load(std::memory_order_relaxed) <= static_cast<std::int64_t>(high_water_))
-      return;
-    std::unique_lock<std::mutex> lock(slot.room_lock);
-    slot.producers_waiting.fetch_add(1, std::memory_order_acq_rel);
-    while (slot.queued.load(std::memory_order_relaxed) > low_water_ && !slot.gate.is_closed())
-      slot.room.wait_for(lock, std::chrono::milliseconds(10));
-    slot.producers_waiting.fetch_sub(1, std::memory_order_acq_rel);
+    for (unsigned i = 0; i < slot.touched_count; ++i)
+      if (queued(slot.touched[i]) > mark)
+        return true;
+    return false;
+  }
+
+  bool some_worker_needs_work() const
+  {
+    for (unsigned w = 0; w < workers_; ++w)
+      if (queued(w) <= low_water_)
+        return true;
+    return false;
+  }
+
+  bool some_worker_closed() const
+  {
+    for (unsigned w = 0; w < workers_; ++w)
+      if (worker_slots_[w].gate.is_closed())
+        return true;
+    return false;
+  }
+
+  // Hysteresis: a producer that left a worker it fed above the high-water mark
+  // waits until some worker is down to the low-water mark, so that with a
+  // skewed key the other workers do not starve while the busiest one works off
+  // its backlog; but never lets a worker it fed stay above the hard mark.
+  // The timed wait only guards against a lost wake-up; a worker's notify ends it.
+  void wait_for_room(const ProducerSlot &slot)
+  {
+    std::unique_lock<std::mutex> lock(room_lock_);
+    producers_waiting_.fetch_add(1, std::memory_order_acq_rel);
+    while (!some_worker_closed() && (!some_worker_needs_work() || fed_worker_above(slot, hard_water_)))
+      room_.wait_for(lock, std::chrono::milliseconds(10));
+    producers_waiting_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   // not started yet, or gone (and drained: see close()); serialised so that
@@ -330,10 +352,14 @@ private:
   const std::uint32_t batch_limit_;
   const std::uint64_t high_water_; // 0: producers never wait
   const std::int64_t low_water_;
+  const std::int64_t hard_water_;
   const pd_callbacks callbacks_;
   void *const user_data_;
   std::unique_ptr<WorkerSlot[]> worker_slots_;
   std::unique_ptr<ProducerSlot[]> producer_slots_;
+  alignas(cache_line) std::atomic<int> producers_waiting_{0};
+  std::mutex room_lock_;
+  std::condition_variable room_; // a worker fell to the low-water mark, or closed
   alignas(cache_line) std::atomic<unsigned> shared_next_worker_{0};
 };
 

@@ -56,9 +56,10 @@ typedef struct pd_options
   unsigned workers; /* 1 .. PD_MAX_WORKERS */
   unsigned producers; /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
   unsigned batch_size; /* most items in one hand-off; 0: no limit */
-  /* Per worker: once more items than this wait for it, a batching producer
-   * that fed it waits in pd_dispatcher_flush() until half are consumed (or
-   * the worker closes).  0: producers never wait. */
+  /* Per worker: once more items than this wait for a worker it fed, a
+   * batching producer waits in pd_dispatcher_flush() until some worker is
+   * down to half of it and none it fed is above four times it (or a worker
+   * closes).  0: producers never wait. */
   unsigned max_queued;
 } pd_options;
 

@@ -14,6 +14,7 @@
 
 #include <sys/resource.h>
 #include <unistd.h>
+#include <stdlib.h>
 
 /* producer slots: one per syslog-ng I/O worker thread id (0..63) */
 #define PARALLELIZE_PRODUCER_SLOTS MAIN_LOOP_MAX_WORKER_THREADS
@@ -289,7 +290,7 @@ parallelize_init(LogPipe *s)
       return TRUE;
     }
 
-  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
+  gint max_queued = getenv("PZ_MQ") ? atoi(getenv("PZ_MQ")) : MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
   pd_options options = {.workers = (unsigned) self->worker_count,
                         .producers = PARALLELIZE_PRODUCER_SLOTS,
                         .batch_size = (unsigned) self->batch_size,

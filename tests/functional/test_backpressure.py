@@ -113,8 +113,9 @@ def test_without_flow_control_drops_like_plain_syslog_ng(daemon_factory, tmp_pat
 
 def test_a_source_far_ahead_of_slow_workers_waits_for_them(daemon_factory, tmp_path):
     """With a window far larger than needed, the source does not read (and parse into memory)
-    everything the sender offers while the workers lag: once a worker has 20 batches (2000
-    messages at batch-size 100) waiting, the source waits until half are done."""
+    everything the sender offers while the workers lag: once a worker it fed has 20 batches
+    (2000 messages at batch-size 100) waiting, the source waits until some worker is down to
+    half, and never leaves one above four times the mark (a skewed key may load one worker more)."""
     from syslogng import wait_for_lines
     from test_lifecycle import SLOW_PATH, tcp_config
     total = 300_000
@@ -130,6 +131,6 @@ def test_a_source_far_ahead_of_slow_workers_waits_for_them(daemon_factory, tmp_p
     sender.join(timeout=60)
     assert wait_for_lines(out, total, daemon=d) == total
     check_sequences(out, total).assert_exactly_once_in_order()
-    # per worker: the 2000 mark, plus what one fetch (log-fetch-limit(1000)) adds before the source checks
+    # per worker: the hard mark (4 x 2000), plus what one fetch (log-fetch-limit(1000)) adds before the check
     print("deepest backlog in parallelize(): %d" % deepest)
-    assert 0 < deepest <= 2 * (2000 + 1000), deepest
+    assert 0 < deepest <= 2 * (4 * 2000 + 1000), deepest

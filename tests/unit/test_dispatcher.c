@@ -409,6 +409,54 @@ Test(dispatcher, a_producer_within_the_mark_never_waits)
   cr_assert_eq(pd_dispatcher_queued(rec.dispatcher, 0), 40);
 }
 
+typedef struct SkewArgs
+{
+  unsigned to_busy, to_idle;
+  atomic_int returned;
+} SkewArgs;
+
+static void *
+_feed_skewed(void *arg)
+{
+  SkewArgs *args = arg;
+  for (unsigned i = 0; i < args->to_busy; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  for (unsigned i = 0; i < args->to_idle; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 1, ITEM(0, args->to_busy + i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  atomic_store(&args->returned, 1);
+  return NULL;
+}
+
+Test(dispatcher, with_a_skewed_key_a_producer_goes_on_while_another_worker_runs_dry_up_to_the_hard_mark)
+{
+  /* mark 40: low-water 20, hard mark 160 */
+  _new_bounded_dispatcher(2, 1, 10, 40);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  pd_dispatcher_open(rec.dispatcher, 1);
+
+  /* worker 0 gets 100 (over the mark), worker 1 only 5: it needs work, so no waiting */
+  SkewArgs first = {.to_busy = 100, .to_idle = 5};
+  _feed_skewed(&first);
+  cr_assert_eq(atomic_load(&first.returned), 1);
+
+  /* 100 more for worker 0 puts it at 200, over the hard mark: now the producer waits for it */
+  SkewArgs second = {.to_busy = 100, .to_idle = 0};
+  pthread_t producer;
+  pthread_create(&producer, NULL, _feed_skewed, &second);
+  usleep(100 * 1000);
+  cr_assert_eq(atomic_load(&second.returned), 0, "a worker was left above the hard mark");
+  while (!atomic_load(&second.returned))
+    {
+      pd_dispatcher_drain(rec.dispatcher, 0);
+      usleep(1000);
+    }
+  pthread_join(producer, NULL);
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  pd_dispatcher_drain(rec.dispatcher, 1);
+  cr_assert_eq(_total_consumed(), 205);
+}
+
 Test(dispatcher, closing_the_worker_releases_a_waiting_producer)
 {
   FlushArgs args = {0};

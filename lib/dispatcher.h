@@ -71,7 +71,8 @@ void pd_dispatcher_free(pd_dispatcher *self);
 unsigned pd_dispatcher_workers(const pd_dispatcher *self);
 
 /* Routing: a worker for a key (same key, same worker), or the next worker in
- * round-robin order for a producer slot (or any thread, with PD_ANY_PRODUCER). */
+ * round-robin order for a producer slot (runs of 16 items to one worker), or
+ * for any thread (item by item, with PD_ANY_PRODUCER). */
 #define PD_ANY_PRODUCER UINT32_MAX
 unsigned pd_dispatcher_route_key(const pd_dispatcher *self, const void *key, size_t key_len);
 unsigned pd_dispatcher_route_next(pd_dispatcher *self, unsigned producer);

@@ -205,10 +205,18 @@ Test(dispatcher, round_robin_gives_every_worker_an_equal_share)
 {
   _new_dispatcher(4, 2, 100);
   unsigned counts[4] = {0};
-  for (unsigned i = 0; i < 4000; i++)
-    counts[pd_dispatcher_route_next(rec.dispatcher, 0)]++;
+  unsigned previous = 0, switches = 0;
+  for (unsigned i = 0; i < 4096; i++)
+    {
+      unsigned worker = pd_dispatcher_route_next(rec.dispatcher, 0);
+      switches += i > 0 && worker != previous;
+      previous = worker;
+      counts[worker]++;
+    }
   for (unsigned w = 0; w < 4; w++)
-    cr_assert_eq(counts[w], 1000, "worker %u got %u", w, counts[w]);
+    cr_assert_eq(counts[w], 1024, "worker %u got %u", w, counts[w]);
+  /* dealt out in runs of 16, so that neighbouring messages stay on one worker */
+  cr_assert_eq(switches, 4096 / 16 - 1);
 
   /* threads without a slot share one counter; still even */
   memset(counts, 0, sizeof(counts));

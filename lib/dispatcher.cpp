@@ -104,8 +104,6 @@ public:
       }
   }
 
-  unsigned workers() const { return workers_; }
-
   unsigned route_key(const void *key, std::size_t len) const
   {
     // Lemire's multiply-shift maps the hash onto [0, workers) without a division
@@ -403,12 +401,6 @@ void
 pd_dispatcher_free(pd_dispatcher *self)
 {
   delete self;
-}
-
-unsigned
-pd_dispatcher_workers(const pd_dispatcher *self)
-{
-  return self->engine.workers();
 }
 
 unsigned

@@ -68,8 +68,6 @@ pd_dispatcher *pd_dispatcher_new(const pd_options *options, const pd_callbacks *
 /* Only once no thread uses it any more; items still queued are not consumed. */
 void pd_dispatcher_free(pd_dispatcher *self);
 
-unsigned pd_dispatcher_workers(const pd_dispatcher *self);
-
 /* Routing: a worker for a key (same key, same worker), or the next worker in
  * round-robin order for a producer slot (runs of 16 items to one worker), or
  * for any thread (item by item, with PD_ANY_PRODUCER). */

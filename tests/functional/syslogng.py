@@ -31,6 +31,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def parallelize_options_config(options):
+    """A minimal config around parallelize(OPTIONS), for syntax checks."""
+    return """@version: 3.38
+log {
+  source { tcp(ip(127.0.0.1) port(1)); };
+  parallelize(%s);
+  destination { file("/dev/null"); };
+};
+""" % options
+
+
 def syntax_check(config_text, workdir):
     """Run syslog-ng --syntax-only; returns (returncode, combined output)."""
     path = os.path.join(workdir, "syntax.conf")

@@ -6,14 +6,7 @@ import pytest
 import syslogng
 
 
-def conf(options):
-    return """@version: 3.38
-log {
-  source { tcp(ip(127.0.0.1) port(1)); };
-  parallelize(%s);
-  destination { file("/dev/null"); };
-};
-""" % options
+conf = syslogng.parallelize_options_config
 
 
 @pytest.mark.parametrize("options, message", [

@@ -36,14 +36,7 @@ def random_options(rnd):
     return text
 
 
-def config(options):
-    return """@version: 3.38
-log {
-  source { tcp(ip(127.0.0.1) port(1)); };
-  parallelize(%s);
-  destination { file("/dev/null"); };
-};
-""" % options
+config = syslogng.parallelize_options_config
 
 
 def test_fuzzed_options_never_crash(tmp_path):

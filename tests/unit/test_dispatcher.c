@@ -390,17 +390,23 @@ _start_stuck_producer(FlushArgs *args)
   return producer;
 }
 
+/* consume slowly, a batch at a time, as a busy worker would, until the producer's flush returns */
+static void
+_drain_slowly_until(atomic_int *returned, unsigned worker)
+{
+  while (!atomic_load(returned))
+    {
+      pd_dispatcher_drain(rec.dispatcher, worker);
+      usleep(1000);
+    }
+}
+
 Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is_consumed)
 {
   FlushArgs args = {0};
   pthread_t producer = _start_stuck_producer(&args);
 
-  while (!atomic_load(&args.returned))
-    {
-      /* consume slowly, a batch at a time, as a busy worker would */
-      pd_dispatcher_drain(rec.dispatcher, 0);
-      usleep(1000);
-    }
+  _drain_slowly_until(&args.returned, 0);
   pthread_join(producer, NULL);
   cr_assert_leq(
     args.queued_at_return, 20, "released above the low-water mark: %lld", (long long) args.queued_at_return);
@@ -454,11 +460,7 @@ Test(dispatcher, with_a_skewed_key_a_producer_goes_on_while_another_worker_runs_
   pthread_create(&producer, NULL, _feed_skewed, &second);
   usleep(100 * 1000);
   cr_assert_eq(atomic_load(&second.returned), 0, "a worker was left above the hard mark");
-  while (!atomic_load(&second.returned))
-    {
-      pd_dispatcher_drain(rec.dispatcher, 0);
-      usleep(1000);
-    }
+  _drain_slowly_until(&second.returned, 0);
   pthread_join(producer, NULL);
   pd_dispatcher_drain(rec.dispatcher, 0);
   pd_dispatcher_drain(rec.dispatcher, 1);

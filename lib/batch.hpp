@@ -34,22 +34,27 @@ struct Batch
   void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
   bool full() const { return count == capacity; }
 
+  // Out of memory aborts, as syslog-ng's g_malloc() does: delivering the item
+  // some other way would overtake the items of its key already queued.
   static Batch *allocate(std::uint32_t capacity, BatchReturnStack *owner)
   {
-    auto *batch = static_cast<Batch *>(std::malloc(sizeof(Batch) + capacity * sizeof(void *)));
-    if (batch)
-      *batch = Batch{nullptr, owner, 0, capacity};
+    auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity)));
+    if (!batch)
+      std::abort();
+    *batch = Batch{nullptr, owner, 0, capacity};
     return batch;
   }
 
-  // nullptr (and the batch untouched) when memory is short
   static Batch *grow(Batch *batch, std::uint32_t capacity)
   {
-    auto *bigger = static_cast<Batch *>(std::realloc(batch, sizeof(Batch) + capacity * sizeof(void *)));
-    if (bigger)
-      bigger->capacity = capacity;
+    auto *bigger = static_cast<Batch *>(std::realloc(batch, bytes(capacity)));
+    if (!bigger)
+      std::abort();
+    bigger->capacity = capacity;
     return bigger;
   }
+
+  static std::size_t bytes(std::uint32_t capacity) { return sizeof(Batch) + capacity * sizeof(void *); }
 
   // after its items were consumed: back to its producer, or freed
   static void release(Batch *batch)

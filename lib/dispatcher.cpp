@@ -87,6 +87,8 @@ public:
         producer_slots_[p].open.reset(new Batch *[workers_]());
         producer_slots_[p].touched.reset(new unsigned[workers_]);
         producer_slots_[p].is_touched.reset(new bool[workers_]());
+        // staggered: several producers do not all start their runs at worker 0
+        producer_slots_[p].next_worker = (p % workers_) * round_robin_run;
       }
   }
 
@@ -136,11 +138,6 @@ public:
         if (!gate.enter())
           return deliver_closed(worker, item);
         batch = take_spare(slot);
-        if (!batch)
-          {
-            gate.leave();
-            return deliver_inline(worker, item);
-          }
         slot.open[worker] = batch;
         if (!slot.is_touched[worker])
           {
@@ -150,10 +147,7 @@ public:
       }
     else if (batch->full())
       {
-        Batch *bigger = Batch::grow(batch, std::min<std::uint64_t>(batch_limit_, batch->capacity * 2ULL));
-        if (!bigger)
-          return deliver_inline(worker, item);
-        slot.open[worker] = batch = bigger;
+        slot.open[worker] = batch = Batch::grow(batch, std::min<std::uint64_t>(batch_limit_, batch->capacity * 2ULL));
       }
 
     batch->items()[batch->count++] = item;
@@ -183,8 +177,12 @@ public:
       }
     // everything is handed over and no gate is held: now a producer that ran
     // far ahead of a worker waits, instead of reading (and parsing into memory) more
-    if (high_water_ && fed_worker_above(slot, static_cast<std::int64_t>(high_water_)))
-      wait_for_room(slot);
+    if (high_water_ && fed_worker_above(slot, static_cast<std::int64_t>(high_water_)) && may_wait())
+      {
+        wait_for_room(slot);
+        if (callbacks_.end_wait)
+          callbacks_.end_wait(user_data_);
+      }
     slot.touched_count = 0;
   }
 
@@ -201,11 +199,6 @@ public:
     if (!gate.enter())
       return deliver_closed(worker, item);
     Batch *batch = Batch::allocate(1, nullptr);
-    if (!batch)
-      {
-        gate.leave();
-        return deliver_inline(worker, item);
-      }
     batch->items()[0] = item;
     batch->count = 1;
     publish(worker, batch);
@@ -261,6 +254,8 @@ public:
   }
 
 private:
+  bool may_wait() { return !callbacks_.begin_wait || callbacks_.begin_wait(user_data_); }
+
   Batch *take_spare(ProducerSlot &slot)
   {
     if (!slot.spare)
@@ -293,7 +288,12 @@ private:
   {
     WorkerSlot &slot = worker_slots_[worker];
     const std::int64_t left = slot.queued.fetch_sub(count, std::memory_order_relaxed) - count;
-    if (left <= low_water_ && producers_waiting_.load(std::memory_order_acquire))
+    // Store buffering: the worker stores queued then loads producers_waiting_,
+    // a producer stores producers_waiting_ then loads queued.  Without a full
+    // fence on both sides each may miss the other's store (legal on arm64 and
+    // even x86), and the producer would sleep until its timed wait ends.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (left <= low_water_ && producers_waiting_.load(std::memory_order_relaxed))
       wake_waiting_producers();
   }
 
@@ -335,10 +335,11 @@ private:
   void wait_for_room(const ProducerSlot &slot)
   {
     std::unique_lock<std::mutex> lock(room_lock_);
-    producers_waiting_.fetch_add(1, std::memory_order_acq_rel);
+    producers_waiting_.fetch_add(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with consumed_from_queue()
     while (!some_worker_closed() && (!some_worker_needs_work() || fed_worker_above(slot, hard_water_)))
       room_.wait_for(lock, std::chrono::milliseconds(10));
-    producers_waiting_.fetch_sub(1, std::memory_order_acq_rel);
+    producers_waiting_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // not started yet, or gone (and drained: see close()); serialised so that
@@ -346,10 +347,8 @@ private:
   void deliver_closed(unsigned worker, void *item)
   {
     std::lock_guard<std::mutex> lock(worker_slots_[worker].closed_lock);
-    deliver_inline(worker, item);
+    callbacks_.deliver_inline(user_data_, worker, item);
   }
-
-  void deliver_inline(unsigned worker, void *item) { callbacks_.deliver_inline(user_data_, worker, item); }
 
   const unsigned workers_;
   const unsigned producers_;

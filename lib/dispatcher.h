@@ -49,6 +49,11 @@ typedef struct pd_callbacks
   void (*deliver_inline)(void *user_data, unsigned worker, void *item);
   /* handing thread, optional: count items were queued for worker */
   void (*queued)(void *user_data, unsigned worker, size_t count);
+  /* batching producer's thread, optional: it ran ahead (see max_queued) and
+   * would wait; nonzero lets it, and end_wait follows the wait.  Without
+   * these, a producer that ran ahead always waits. */
+  int (*begin_wait)(void *user_data);
+  void (*end_wait)(void *user_data);
 } pd_callbacks;
 
 typedef struct pd_options
@@ -63,14 +68,16 @@ typedef struct pd_options
   unsigned max_queued;
 } pd_options;
 
-/* NULL if an option is out of range or memory is short. */
+/* NULL if an option is out of range.  The engine aborts when memory runs out,
+ * as its host does: no fallback could keep the order of a key. */
 pd_dispatcher *pd_dispatcher_new(const pd_options *options, const pd_callbacks *callbacks, void *user_data);
 /* Only once no thread uses it any more; items still queued are not consumed. */
 void pd_dispatcher_free(pd_dispatcher *self);
 
 /* Routing: a worker for a key (same key, same worker), or the next worker in
- * round-robin order for a producer slot (runs of 16 items to one worker), or
- * for any thread (item by item, with PD_ANY_PRODUCER). */
+ * round-robin order for a producer slot (runs of 16 items to one worker; each
+ * slot starts at a different worker), or for any thread (item by item, with
+ * PD_ANY_PRODUCER). */
 #define PD_ANY_PRODUCER UINT32_MAX
 unsigned pd_dispatcher_route_key(const pd_dispatcher *self, const void *key, size_t key_len);
 unsigned pd_dispatcher_route_next(pd_dispatcher *self, unsigned producer);

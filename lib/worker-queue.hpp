@@ -46,7 +46,8 @@ private:
 // Admission to a worker.  A producer enters before it starts a batch for the
 // worker and leaves once the batch is queued; the worker closes only when no
 // producer is inside, so no batch is ever refused half-way.  After that,
-// whoever brings work drains the queue and delivers inline, under the lock.
+// whoever brings work delivers it inline itself, under the worker's closed
+// lock, which the closing worker holds until it has drained the queue.
 class WorkerGate
 {
 public:

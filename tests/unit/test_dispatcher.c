@@ -226,6 +226,19 @@ Test(dispatcher, round_robin_gives_every_worker_an_equal_share)
     cr_assert_eq(counts[w], 1000);
 }
 
+Test(dispatcher, round_robin_producers_start_their_runs_at_different_workers)
+{
+  _new_dispatcher(4, 8, 100);
+  unsigned first_of[8];
+  for (unsigned p = 0; p < 8; p++)
+    first_of[p] = pd_dispatcher_route_next(rec.dispatcher, p);
+  /* four producers, four different workers: not all of them piling onto worker 0 */
+  for (unsigned p = 0; p < 4; p++)
+    for (unsigned q = p + 1; q < 4; q++)
+      cr_assert_neq(first_of[p], first_of[q], "producers %u and %u both start at worker %u", p, q, first_of[p]);
+  cr_assert_eq(first_of[4], first_of[0]);
+}
+
 Test(dispatcher, same_key_always_goes_to_the_same_worker_and_keys_spread)
 {
   _new_dispatcher(8, 1, 100);
@@ -410,6 +423,67 @@ Test(dispatcher, a_producer_far_ahead_of_its_worker_waits_in_flush_until_half_is
   pthread_join(producer, NULL);
   cr_assert_leq(
     args.queued_at_return, 20, "released above the low-water mark: %lld", (long long) args.queued_at_return);
+  cr_assert_eq(_total_consumed(), 100);
+}
+
+static atomic_int wait_permits, waits_begun, waits_ended;
+
+static int
+_begin_wait(void *user_data)
+{
+  atomic_fetch_add(&waits_begun, 1);
+  return atomic_load(&wait_permits);
+}
+
+static void
+_end_wait(void *user_data)
+{
+  atomic_fetch_add(&waits_ended, 1);
+}
+
+static void
+_new_dispatcher_asking_to_wait(int permit)
+{
+  atomic_store(&wait_permits, permit);
+  atomic_store(&waits_begun, 0);
+  atomic_store(&waits_ended, 0);
+  pd_options options = {.workers = 1, .producers = 1, .batch_size = 10, .max_queued = 40};
+  pd_callbacks callbacks = {.consume = _consume,
+                            .wake = _wake,
+                            .deliver_inline = _deliver_inline,
+                            .begin_wait = _begin_wait,
+                            .end_wait = _end_wait};
+  rec.workers = 1;
+  rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
+  cr_assert_not_null(rec.dispatcher);
+  pd_dispatcher_open(rec.dispatcher, 0);
+}
+
+Test(dispatcher, a_producer_refused_the_wait_goes_on_at_once)
+{
+  _new_dispatcher_asking_to_wait(0);
+  FlushArgs args = {.items = 100};
+  _fill_and_flush(&args); /* on this thread: would hang here if it waited */
+  cr_assert_eq(args.queued_at_return, 100);
+  cr_assert_eq(atomic_load(&waits_begun), 1);
+  cr_assert_eq(atomic_load(&waits_ended), 0);
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  cr_assert_eq(_total_consumed(), 100);
+}
+
+Test(dispatcher, a_producer_allowed_the_wait_waits_and_says_when_it_is_over)
+{
+  _new_dispatcher_asking_to_wait(1);
+  FlushArgs args = {.items = 100};
+  pthread_t producer;
+  pthread_create(&producer, NULL, _fill_and_flush, &args);
+  usleep(100 * 1000);
+  cr_assert_eq(atomic_load(&args.returned), 0, "flush returned with 100 queued over a mark of 40");
+  cr_assert_eq(atomic_load(&waits_ended), 0);
+  _drain_slowly_until(&args.returned, 0);
+  pthread_join(producer, NULL);
+  cr_assert_eq(atomic_load(&waits_begun), 1);
+  cr_assert_eq(atomic_load(&waits_ended), 1);
   cr_assert_eq(_total_consumed(), 100);
 }
 

@@ -10,7 +10,7 @@
 
 /* option names as CfgArgs normalises them; pairs name the same option */
 static const gchar *known_options[] = {
-  "workers", "partitions", "partition_key", "worker_partition_key", "batch_size", NULL};
+  "workers", "partitions", "partition_key", "worker_partition_key", "batch_size", "log_fetch_limit", NULL};
 
 static const gchar *synonyms[][2] = {
   {"workers", "partitions"},
@@ -63,7 +63,7 @@ _emit_option(gpointer key, gpointer value, gpointer user_data)
     {
       msg_error("parallelize(): unknown option",
                 evt_tag_str("option", display),
-                evt_tag_str("known", "workers(), partition-key(), batch-size()"),
+                evt_tag_str("known", "workers(), partition-key(), batch-size(), log-fetch-limit()"),
                 evt_tag_str("location", state->reference));
       state->ok = FALSE;
     }

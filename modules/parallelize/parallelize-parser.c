@@ -14,6 +14,8 @@ static CfgLexerKeyword parallelize_keywords[] = {
   /* the spelling of newer syslog-ng releases */
   {.kw_name = "worker_partition_key", .kw_token = KW_PARTITION_KEY},
   {.kw_name = "batch_size", .kw_token = KW_BATCH_SIZE},
+  /* AxoSyslog's spelling: the most messages a worker passes on in one go */
+  {.kw_name = "log_fetch_limit", .kw_token = KW_LOG_FETCH_LIMIT},
   /* set by the log {} generator: where parallelize() stands in the configuration */
   {.kw_name = "__parallelize_location", .kw_token = KW_LOCATION},
   {NULL}};

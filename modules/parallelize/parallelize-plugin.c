@@ -6,7 +6,7 @@
 
 #include "parallelize-generator.h"
 #include "parallelize-parser.h"
-#include "parallelize-worker.h"
+#include "parallelize-thread-ids.h"
 
 /* The first entry is registered as is; the second only advertises the log {}
  * keyword so that autoloading finds this module, and is registered as a
@@ -26,7 +26,7 @@ static Plugin parallelize_plugins[] = {
 gboolean
 parallelize_module_init(PluginContext *context, CfgArgs *args)
 {
-  parallelize_worker_ids_decide(context);
+  parallelize_thread_ids_module_loaded(context);
   plugin_register(context, parallelize_plugins, 1);
   parallelize_generator_register(context);
   return TRUE;

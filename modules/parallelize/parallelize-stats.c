@@ -2,60 +2,108 @@
 
 #include "stats/stats-cluster-single.h"
 
-#define STATS_LEVEL 0
+#include <string.h>
 
-typedef void (*CounterFunc)(const StatsClusterKey *key, StatsCounterItem **counter);
+#define STATS_LEVEL 0
+#define STATS_ID_PREFIX "parallelize@"
+
+/* ids registered now, so that two instances never share counters (main thread only) */
+static GHashTable *ids_in_use;
+
+typedef struct _CounterOps
+{
+  void (*counter)(const StatsClusterKey *key, StatsCounterItem **counter);
+  void (*gauge)(const StatsClusterKey *key, atomic_gssize *gauge);
+} CounterOps;
 
 static void
-_register_one(const StatsClusterKey *key, StatsCounterItem **counter)
+_register_counter(const StatsClusterKey *key, StatsCounterItem **counter)
 {
   stats_register_counter(STATS_LEVEL, key, SC_TYPE_SINGLE_VALUE, counter);
 }
 
 static void
-_unregister_one(const StatsClusterKey *key, StatsCounterItem **counter)
+_unregister_counter(const StatsClusterKey *key, StatsCounterItem **counter)
 {
   stats_unregister_counter(key, SC_TYPE_SINGLE_VALUE, counter);
 }
 
 static void
-_counter(const gchar *id, const gchar *instance, const gchar *name, StatsCounterItem **counter, CounterFunc func)
+_register_gauge(const StatsClusterKey *key, atomic_gssize *gauge)
+{
+  atomic_gssize_set(gauge, 0);
+  stats_register_external_counter(STATS_LEVEL, key, SC_TYPE_SINGLE_VALUE, gauge);
+}
+
+static void
+_unregister_gauge(const StatsClusterKey *key, atomic_gssize *gauge)
+{
+  stats_unregister_external_counter(key, SC_TYPE_SINGLE_VALUE, gauge);
+}
+
+static const CounterOps registering = {_register_counter, _register_gauge};
+static const CounterOps unregistering = {_unregister_counter, _unregister_gauge};
+
+static void
+_key(StatsClusterKey *key, const gchar *id, const gchar *instance, const gchar *name)
+{
+  stats_cluster_single_key_set_with_name(key, SCS_PARSER, id, instance, name);
+}
+
+static void
+_worker_counters(const gchar *id, const gchar *instance, ParallelizeWorkerCounters *counters, const CounterOps *ops)
 {
   StatsClusterKey key;
-  stats_cluster_single_key_set_with_name(&key, SCS_PARSER, id, instance, name);
-  func(&key, counter);
+
+  _key(&key, id, instance, "parallelized_assigned_events_total");
+  ops->counter(&key, &counters->assigned);
+  _key(&key, id, instance, "parallelized_processed_events_total");
+  ops->counter(&key, &counters->processed);
+  _key(&key, id, instance, "parallelized_queued_events");
+  ops->gauge(&key, &counters->queued);
 }
 
 static void
-_worker_counters(const gchar *id, const gchar *instance, ParallelizeWorkerCounters *counters, CounterFunc func)
+_all_counters(ParallelizeStats *self, const CounterOps *ops)
 {
-  _counter(id, instance, "parallelized_assigned_events_total", &counters->assigned, func);
-  _counter(id, instance, "parallelized_processed_events_total", &counters->processed, func);
-  _counter(id, instance, "parallelized_queued_events", &counters->queued, func);
-}
+  StatsClusterKey key;
 
-static void
-_all_counters(ParallelizeStats *self, CounterFunc func)
-{
   stats_lock();
-  _worker_counters(self->id, "total", &self->total, func);
-  _counter(self->id, "total", "parallelized_inline_events_total", &self->inline_delivered, func);
+  _worker_counters(self->id, "total", &self->total, ops);
+  _key(&key, self->id, "total", "parallelized_inline_events_total");
+  ops->counter(&key, &self->inline_delivered);
   for (gint i = 0; i < self->workers; i++)
     {
       gchar instance[32];
       g_snprintf(instance, sizeof(instance), "worker%d", i);
-      _worker_counters(self->id, instance, &self->worker[i], func);
+      _worker_counters(self->id, instance, &self->worker[i], ops);
     }
   stats_unlock();
+}
+
+static gchar *
+_unique_id(const gchar *location)
+{
+  if (!ids_in_use)
+    ids_in_use = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+  gchar *id = g_strdup_printf(STATS_ID_PREFIX "%s", location);
+  for (gint n = 1; g_hash_table_contains(ids_in_use, id); n++)
+    {
+      g_free(id);
+      id = g_strdup_printf(STATS_ID_PREFIX "%s#%d", location, n);
+    }
+  g_hash_table_add(ids_in_use, g_strdup(id));
+  return id;
 }
 
 void
 parallelize_stats_register(ParallelizeStats *self, const gchar *location, gint workers)
 {
-  self->id = g_strdup_printf("parallelize@%s", location);
+  self->id = _unique_id(location);
   self->workers = workers;
   self->worker = g_new0(ParallelizeWorkerCounters, workers);
-  _all_counters(self, _register_one);
+  _all_counters(self, &registering);
 }
 
 void
@@ -63,8 +111,24 @@ parallelize_stats_unregister(ParallelizeStats *self)
 {
   if (!self->id)
     return;
-  _all_counters(self, _unregister_one);
+  _all_counters(self, &unregistering);
+  g_hash_table_remove(ids_in_use, self->id);
   g_clear_pointer(&self->worker, g_free);
   g_clear_pointer(&self->id, g_free);
   self->workers = 0;
+}
+
+static gboolean
+_is_orphaned_parallelize_cluster(StatsCluster *sc, gpointer user_data)
+{
+  return stats_cluster_is_orphaned(sc) && sc->key.component == SCS_PARSER && sc->key.id &&
+         g_str_has_prefix(sc->key.id, STATS_ID_PREFIX);
+}
+
+void
+parallelize_stats_remove_orphans(void)
+{
+  stats_lock();
+  stats_foreach_cluster_remove(_is_orphaned_parallelize_cluster, NULL);
+  stats_unlock();
 }

@@ -3,6 +3,17 @@
  *   parser;parallelize@LOCATION;total;parallelized_assigned_events_total
  *   parser;parallelize@LOCATION;workerN;parallelized_assigned_events_total
  * and the same for processed_events_total and queued_events; inline_events_total per instance.
+ *
+ * LOCATION is where parallelize() stands (file:line:col).  Instances that
+ * share one (an @include'd snippet used in two log paths, a named parser
+ * referenced twice) are told apart as LOCATION#1, #2... in the order they
+ * initialise, which a reload repeats, so counters keep their values across
+ * a reload that keeps the line.  Counters of locations the new configuration
+ * no longer has are removed once it is up, so moved lines leave none behind.
+ *
+ * The queued gauges are syslog-ng external counters, which
+ * `syslog-ng-ctl stats --reset` leaves alone (as it does the host's own
+ * queued gauges): reset to 0 while messages are queued, they would go negative.
  */
 #ifndef PARALLELIZE_STATS_H_INCLUDED
 #define PARALLELIZE_STATS_H_INCLUDED
@@ -13,7 +24,7 @@ typedef struct _ParallelizeWorkerCounters
 {
   StatsCounterItem *assigned;
   StatsCounterItem *processed;
-  StatsCounterItem *queued;
+  atomic_gssize queued;
 } ParallelizeWorkerCounters;
 
 typedef struct _ParallelizeStats
@@ -27,15 +38,17 @@ typedef struct _ParallelizeStats
 
 void parallelize_stats_register(ParallelizeStats *self, const gchar *location, gint workers);
 void parallelize_stats_unregister(ParallelizeStats *self);
+/* main thread: drop the counters no instance has registered any more */
+void parallelize_stats_remove_orphans(void);
 
 /* count messages queued for a worker (handing thread) */
 static inline void
 parallelize_stats_assigned(ParallelizeStats *self, unsigned worker, gsize count)
 {
   stats_counter_add(self->total.assigned, count);
-  stats_counter_add(self->total.queued, count);
+  atomic_gssize_add(&self->total.queued, count);
   stats_counter_add(self->worker[worker].assigned, count);
-  stats_counter_add(self->worker[worker].queued, count);
+  atomic_gssize_add(&self->worker[worker].queued, count);
 }
 
 /* count messages a worker passed on (worker thread) */
@@ -43,9 +56,9 @@ static inline void
 parallelize_stats_processed(ParallelizeStats *self, unsigned worker, gsize count)
 {
   stats_counter_add(self->total.processed, count);
-  stats_counter_sub(self->total.queued, count);
+  atomic_gssize_sub(&self->total.queued, count);
   stats_counter_add(self->worker[worker].processed, count);
-  stats_counter_sub(self->worker[worker].queued, count);
+  atomic_gssize_sub(&self->worker[worker].queued, count);
 }
 
 static inline void

@@ -1,7 +1,9 @@
 #include "parallelize.h"
 #include "parallelize-hotkey.h"
+#include "parallelize-routing-check.h"
 #include "parallelize-source-check.h"
 #include "parallelize-stats.h"
+#include "parallelize-thread-ids.h"
 #include "parallelize-worker.h"
 #include "dispatcher.h"
 
@@ -12,9 +14,9 @@
 #include "scratch-buffers.h"
 #include "template/templates.h"
 
+#include <iv_list.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <stdlib.h>
 
 /* producer slots: one per syslog-ng I/O worker thread id (0..63) */
 #define PARALLELIZE_PRODUCER_SLOTS MAIN_LOOP_MAX_WORKER_THREADS
@@ -39,15 +41,15 @@ struct _Parallelize
   LogPipe super;
 
   /* options */
-  gint workers_option; /* -1: one per online CPU */
+  gint workers_option; /* -1: one per online CPU, at most PARALLELIZE_DEFAULT_MAX_WORKERS */
   gint batch_size;
+  gint fetch_limit;
   LogTemplate *partition_key;
   gchar *location;
-  gint clone_index; /* 0 for the original; copies for other log paths count up */
-  gint clones_made;
 
   /* running state, between init and deinit */
   gint worker_count;
+  gint workers_with_id;
   pd_dispatcher *dispatcher;
   ParallelizeWorker *workers;
   ParallelizeProducer producers[PARALLELIZE_PRODUCER_SLOTS];
@@ -79,14 +81,6 @@ _item_unpack(void *item, LogPathOptions *path_options)
   return (LogMessage *) (bits & ~ITEM_FLAGS);
 }
 
-static inline void
-_forward_item(Parallelize *self, void *item)
-{
-  LogPathOptions path_options;
-  LogMessage *msg = _item_unpack(item, &path_options);
-  log_pipe_forward_msg(&self->super, msg, &path_options);
-}
-
 /* dispatcher callbacks */
 
 /* What syslog-ng's I/O workers do after each fetch batch, done after each of
@@ -100,9 +94,6 @@ _end_of_batch(void)
   main_loop_worker_run_gc();
 }
 
-/* 3.38's destination queues count a thread's collected messages in 16 bits */
-#define PARALLELIZE_MAX_UNFLUSHED 8192
-
 static void
 _consume(void *user_data, unsigned worker, void *const *items, size_t count)
 {
@@ -110,10 +101,18 @@ _consume(void *user_data, unsigned worker, void *const *items, size_t count)
 
   for (size_t i = 0; i < count; i++)
     {
-      _forward_item(self, items[i]);
-      if ((i + 1) % PARALLELIZE_MAX_UNFLUSHED == 0)
+      LogPathOptions path_options;
+      LogMessage *msg = _item_unpack(items[i], &path_options);
+
+      /* as the source and the writer do: an error raised while processing an
+       * internal() message is then marked, and syslog-ng's loop guard stops
+       * it from feeding itself */
+      msg_set_context(msg);
+      log_pipe_forward_msg(&self->super, msg, &path_options);
+      if ((i + 1) % self->fetch_limit == 0)
         _end_of_batch();
     }
+  msg_set_context(NULL);
   parallelize_stats_processed(&self->stats, worker, count);
   _end_of_batch();
 }
@@ -130,8 +129,11 @@ _deliver_inline(void *user_data, unsigned worker, void *item)
 {
   Parallelize *self = (Parallelize *) user_data;
 
+  LogPathOptions path_options;
+  LogMessage *msg = _item_unpack(item, &path_options);
+
   parallelize_stats_inline(&self->stats, 1);
-  _forward_item(self, item);
+  log_pipe_forward_msg(&self->super, msg, &path_options);
 }
 
 static void
@@ -139,6 +141,33 @@ _queued(void *user_data, unsigned worker, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
   parallelize_stats_assigned(&self->stats, worker, count);
+}
+
+/* A source thread that ran ahead of the workers waits at the end of its
+ * fetch, on a thread of syslog-ng's shared I/O pool.  However many sources
+ * do so, one pool thread is always left for everything else (writers, other
+ * sources); a source that finds no room to wait reads on, bounded by its
+ * window as without parallelize(). */
+static gint producers_waiting;
+
+static int
+_begin_wait(void *user_data)
+{
+  gint room = parallelize_thread_ids_io_threads() - 1;
+  gint waiting = g_atomic_int_get(&producers_waiting);
+  do
+    {
+      if (waiting >= room)
+        return 0;
+    }
+  while (!g_atomic_int_compare_and_exchange_full(&producers_waiting, waiting, waiting + 1, &waiting));
+  return 1;
+}
+
+static void
+_end_wait(void *user_data)
+{
+  g_atomic_int_add(&producers_waiting, -1);
 }
 
 static gpointer
@@ -175,6 +204,20 @@ _route(Parallelize *self, LogMessage *msg, unsigned producer)
   parallelize_hotkey_observe(&self->hotkey, worker, key->str, key->len);
   scratch_buffers_reclaim_marked(marker);
   return worker;
+}
+
+/* The host runs a thread's end-of-batch callbacks newest first, so ours
+ * would run before those registered earlier in the same job, e.g. a
+ * destination's move of this fetch's messages into its queue, which would
+ * then wait with us.  Just registered, ours follows the list head: move it
+ * to the tail, so that it runs (and may wait) after every other one. */
+static void
+_register_flush_last(ParallelizeProducer *p)
+{
+  main_loop_worker_register_batch_callback(&p->flush);
+  struct iv_list_head *head = p->flush.list.prev;
+  iv_list_del(&p->flush.list);
+  iv_list_add_tail(&p->flush.list, head);
 }
 
 static void
@@ -214,7 +257,7 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
 
   ParallelizeProducer *p = &self->producers[producer];
   if (iv_list_empty(&p->flush.list))
-    main_loop_worker_register_batch_callback(&p->flush);
+    _register_flush_last(p);
   pd_dispatcher_add(self->dispatcher, producer, worker, item);
 }
 
@@ -227,7 +270,7 @@ _resolve_worker_count(Parallelize *self)
     return self->workers_option;
 
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  return (gint) CLAMP(cpus, 1, PARALLELIZE_MAX_WORKERS);
+  return (gint) CLAMP(cpus, 1, PARALLELIZE_DEFAULT_MAX_WORKERS);
 }
 
 /* where parallelize() stands: given by the log {} generator, else the parser {} it was written in */
@@ -241,36 +284,76 @@ _resolve_location(Parallelize *self)
     self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf, sizeof(buf)) : "parallelize()");
 }
 
-/* each worker's event loop takes a few descriptors (epoll, eventfd); refuse
- * here, where syslog-ng can roll back, rather than fail later where it aborts */
-#define PARALLELIZE_FDS_PER_WORKER 3
+/* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
+ * open files), and ivykis aborts the daemon when it cannot get it.  Workers of instances initialised earlier hold theirs already, so
+ * counting what is open now covers every instance of the configuration. */
+#define PARALLELIZE_FDS_PER_WORKER 1
 #define PARALLELIZE_FD_HEADROOM 32
 
-static gboolean
-_enough_file_descriptors(Parallelize *self)
+static gint
+_workers_that_fit_open_files(gint wanted)
 {
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-    return TRUE;
+    return wanted;
 
   GDir *fds = g_dir_open("/proc/self/fd", 0, NULL);
   if (!fds)
-    return TRUE;
+    return wanted;
   gsize open_fds = 0;
   while (g_dir_read_name(fds))
     open_fds++;
   g_dir_close(fds);
 
-  gsize needed = (gsize) self->worker_count * PARALLELIZE_FDS_PER_WORKER + PARALLELIZE_FD_HEADROOM;
-  if (open_fds + needed <= limit.rlim_cur)
-    return TRUE;
-  msg_error("parallelize(): too few file descriptors left for the worker threads, lower workers() or raise "
-            "the open files limit",
-            evt_tag_int("workers", self->worker_count),
-            evt_tag_long("open_files", (glong) open_fds),
-            evt_tag_long("open_files_limit", (glong) limit.rlim_cur),
-            evt_tag_str("location", self->location));
-  return FALSE;
+  if (open_fds + PARALLELIZE_FD_HEADROOM >= limit.rlim_cur)
+    return 0;
+  gsize fit = (limit.rlim_cur - open_fds - PARALLELIZE_FD_HEADROOM) / PARALLELIZE_FDS_PER_WORKER;
+  return (gint) MIN((gsize) wanted, fit);
+}
+
+/* When the thread limit (RLIMIT_NPROC, a cgroup's pids.max, systemd's
+ * TasksMax) stops us, give back this many more, so that threads syslog-ng
+ * starts later (its I/O pool grows on demand) still find room. */
+static gint
+_thread_headroom(void)
+{
+  return parallelize_thread_ids_io_threads() + 2;
+}
+
+/* Creates up to wanted workers; returns how many run, and why not more */
+static gint
+_create_workers(Parallelize *self, gint wanted, gchar **reason)
+{
+  gint fit = _workers_that_fit_open_files(wanted);
+  if (fit < wanted)
+    *reason = g_strdup("the open files limit leaves too few descriptors; raise it (LimitNOFILE=) or lower workers()");
+
+  self->workers = g_new0(ParallelizeWorker, MAX(fit, 1));
+  gint started = 0;
+  for (; started < fit; started++)
+    {
+      GError *error = NULL;
+      if (!parallelize_worker_create(&self->workers[started], started, &error))
+        {
+          g_free(*reason);
+          *reason = g_strdup_printf("%s; raise the thread limit (RLIMIT_NPROC, TasksMax=, pids.max) or lower workers()",
+                                    error ? error->message : "cannot create a thread");
+          g_clear_error(&error);
+          gint keep = MAX(started - _thread_headroom(), 0);
+          while (started > keep)
+            parallelize_worker_destroy(&self->workers[--started]);
+          break;
+        }
+    }
+  return started;
+}
+
+static void
+_destroy_workers(Parallelize *self)
+{
+  for (gint i = 0; i < self->worker_count; i++)
+    parallelize_worker_destroy(&self->workers[i]);
+  g_clear_pointer(&self->workers, g_free);
 }
 
 static gboolean
@@ -279,70 +362,102 @@ parallelize_init(LogPipe *s)
   Parallelize *self = (Parallelize *) s;
 
   _resolve_location(self);
+  /* every destination queue is created from here on */
+  parallelize_thread_ids_close_reserve();
 
-  self->worker_count = _resolve_worker_count(self);
-  if (self->worker_count > 0 && !_enough_file_descriptors(self))
-    return FALSE;
-  if (self->worker_count == 0)
+  gint wanted = _resolve_worker_count(self);
+  if (wanted == 0)
     {
       msg_verbose("parallelize(): workers(0), messages continue on the source's thread",
                   evt_tag_str("location", self->location));
       return TRUE;
     }
 
-  gint max_queued = getenv("PZ_MQ") ? atoi(getenv("PZ_MQ")) : MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
+  if (self->fetch_limit > PARALLELIZE_MAX_FETCH_LIMIT)
+    {
+      msg_warning("parallelize(): log-fetch-limit() is capped on this syslog-ng: its destination queues count a "
+                  "thread's messages in 16 bits",
+                  evt_tag_str("location", self->location),
+                  evt_tag_int("log-fetch-limit", self->fetch_limit),
+                  evt_tag_int("used", PARALLELIZE_MAX_FETCH_LIMIT));
+      self->fetch_limit = PARALLELIZE_MAX_FETCH_LIMIT;
+    }
+
+  gchar *reason = NULL;
+  self->worker_count = _create_workers(self, wanted, &reason);
+  if (self->worker_count < wanted)
+    msg_error("parallelize(): could not start all worker threads, running with fewer",
+              evt_tag_str("location", self->location),
+              evt_tag_int("requested", wanted),
+              evt_tag_int("started", self->worker_count),
+              evt_tag_str("reason", reason ? reason : "unknown"));
+  g_free(reason);
+  if (self->worker_count == 0)
+    {
+      /* as workers(0): everything continues on the source's thread */
+      g_clear_pointer(&self->workers, g_free);
+      return TRUE;
+    }
+
+  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
   pd_options options = {.workers = (unsigned) self->worker_count,
                         .producers = PARALLELIZE_PRODUCER_SLOTS,
                         .batch_size = (unsigned) self->batch_size,
                         .max_queued = (unsigned) max_queued};
-  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .queued = _queued};
+  pd_callbacks callbacks = {.consume = _consume,
+                            .wake = _wake,
+                            .deliver_inline = _deliver_inline,
+                            .queued = _queued,
+                            .begin_wait = _begin_wait,
+                            .end_wait = _end_wait};
   self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);
-  if (!self->dispatcher)
-    {
-      msg_error("parallelize(): cannot set up the dispatcher",
-                evt_tag_int("workers", self->worker_count),
-                evt_tag_int("batch-size", self->batch_size),
-                evt_tag_str("location", self->location));
-      return FALSE;
-    }
+  g_assert(self->dispatcher); /* the options were validated when parsed */
 
-  self->workers = g_new0(ParallelizeWorker, self->worker_count);
-  for (gint i = 0; i < self->worker_count; i++)
-    parallelize_worker_init(&self->workers[i], self->dispatcher, i, parallelize_worker_ids_from_io_range);
-
-  gchar *stats_name =
-    self->clone_index ? g_strdup_printf("%s#%d", self->location, self->clone_index) : g_strdup(self->location);
-  parallelize_stats_register(&self->stats, stats_name, self->worker_count);
-  g_free(stats_name);
+  parallelize_stats_register(&self->stats, self->location, self->worker_count);
   GlobalConfig *cfg = log_pipe_get_config(s);
   if (cfg->preprocess_config)
     parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);
+  parallelize_check_routing(s, self->location);
 
   msg_verbose("parallelize(): starting",
               evt_tag_str("location", self->location),
+              evt_tag_str("stats-id", self->stats.id),
               evt_tag_int("workers", self->worker_count),
               evt_tag_str("partition-key", self->partition_key ? self->partition_key->template : "(round-robin)"),
               evt_tag_int("batch-size", self->batch_size),
-              evt_tag_str("worker-thread-ids", parallelize_worker_ids_from_io_range ? "io-range" : "threaded-input"));
+              evt_tag_int("log-fetch-limit", self->fetch_limit));
   return TRUE;
 }
 
-/* Workers start once the whole configuration is up; until then (and after
+/* Workers run once the whole configuration is up; until then (and after
  * they stop) messages are delivered inline.  Never fails: 3.38 asserts on a
- * FALSE here instead of rolling back, so a worker that cannot start stays
- * closed and its share is delivered inline, in order. */
+ * FALSE here, so everything that can fail happened in init. */
 static gboolean
 parallelize_on_config_inited(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
 
+  /* counters of instances this configuration no longer has (a moved line, a removed path) */
+  parallelize_stats_remove_orphans();
+
+  gint without_id = 0;
   for (gint i = 0; i < self->worker_count; i++)
     {
-      if (!parallelize_worker_start(&self->workers[i]))
-        msg_error("parallelize(): cannot start a worker thread, its messages are processed on the source's thread",
-                  evt_tag_int("worker", i),
-                  evt_tag_str("location", self->location));
+      gboolean io_thread_id = parallelize_thread_ids_take();
+      if (!io_thread_id)
+        without_id++;
+      parallelize_worker_run(&self->workers[i], self->dispatcher, io_thread_id);
     }
+  self->workers_with_id = self->worker_count - without_id;
+  if (without_id)
+    msg_warning("parallelize(): not enough thread ids for every worker, those without one take a destination "
+                "queue's lock for every message. The ids were sized at startup for the workers configured then: "
+                "restart syslog-ng after adding workers, or lower workers() or --worker-threads",
+                evt_tag_str("location", self->location),
+                evt_tag_int("workers", self->worker_count),
+                evt_tag_int("without_id", without_id),
+                evt_tag_int("io_threads", parallelize_thread_ids_io_threads()));
+
   if (self->partition_key && self->worker_count >= 2)
     parallelize_hotkey_start(&self->hotkey, &self->stats, self->location, self->worker_count);
   return TRUE;
@@ -354,10 +469,10 @@ parallelize_deinit(LogPipe *s)
   Parallelize *self = (Parallelize *) s;
 
   parallelize_hotkey_stop(&self->hotkey);
-  /* the main loop has stopped our workers (they drained their queues) and every I/O job by now */
-  for (gint i = 0; i < self->worker_count && self->workers; i++)
-    parallelize_worker_clear(&self->workers[i]);
-  g_clear_pointer(&self->workers, g_free);
+  /* running workers were stopped by the main loop (they drained their queues) by now */
+  _destroy_workers(self);
+  for (; self->workers_with_id > 0; self->workers_with_id--)
+    parallelize_thread_ids_give_back();
   if (self->dispatcher)
     {
       parallelize_stats_unregister(&self->stats);
@@ -375,12 +490,12 @@ parallelize_clone(LogPipe *s)
   LogPipe *cloned = parallelize_new(s->cfg);
   Parallelize *copy = (Parallelize *) cloned;
 
+  /* an independent instance: own workers and queues, and its own counters (see parallelize-stats.h) */
   copy->workers_option = self->workers_option;
   copy->batch_size = self->batch_size;
+  copy->fetch_limit = self->fetch_limit;
   copy->partition_key = log_template_ref(self->partition_key);
   parallelize_set_location(cloned, self->location);
-  /* an independent instance: own workers and queues, and its own counters */
-  copy->clone_index = ++self->clones_made;
   return cloned;
 }
 
@@ -405,6 +520,26 @@ parallelize_set_workers(LogPipe *s, gint64 workers)
     return FALSE;
   self->workers_option = (gint) workers;
   return TRUE;
+}
+
+gboolean
+parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit)
+{
+  Parallelize *self = (Parallelize *) s;
+
+  if (fetch_limit < 1 || fetch_limit > G_MAXINT)
+    return FALSE;
+  self->fetch_limit = (gint) fetch_limit;
+  return TRUE;
+}
+
+/* parse time, once the options are known */
+void
+parallelize_options_parsed(LogPipe *s)
+{
+  Parallelize *self = (Parallelize *) s;
+
+  parallelize_thread_ids_reserve(_resolve_worker_count(self));
 }
 
 gboolean
@@ -467,6 +602,7 @@ parallelize_new(GlobalConfig *cfg)
 
   self->workers_option = -1;
   self->batch_size = PARALLELIZE_DEFAULT_BATCH_SIZE;
+  self->fetch_limit = PARALLELIZE_DEFAULT_FETCH_LIMIT;
   for (gint i = 0; i < PARALLELIZE_PRODUCER_SLOTS; i++)
     {
       ParallelizeProducer *producer = &self->producers[i];
@@ -477,4 +613,10 @@ parallelize_new(GlobalConfig *cfg)
       producer->slot = i;
     }
   return &self->super;
+}
+
+gboolean
+parallelize_is_parallelize(LogPipe *s)
+{
+  return s->queue == parallelize_queue;
 }

@@ -9,10 +9,19 @@
 
 /* documented limits of the options */
 #define PARALLELIZE_MAX_WORKERS 256
+/* without workers(): one per online CPU, at most this many */
+#define PARALLELIZE_DEFAULT_MAX_WORKERS 16
 #define PARALLELIZE_MAX_BATCH_SIZE 100000
 #define PARALLELIZE_DEFAULT_BATCH_SIZE 100
+/* log-fetch-limit(): the most messages a worker passes on before it ends a batch
+ * (destination queues take over what it collected, scratch buffers are freed);
+ * 3.38's destination queues count a thread's collected messages in 16 bits */
+#define PARALLELIZE_DEFAULT_FETCH_LIMIT 8192
+#define PARALLELIZE_MAX_FETCH_LIMIT 8192 /* larger values are accepted (AxoSyslog configs) and capped */
 /* a source thread that got this many batches (at least the minimum) ahead of a
- * worker waits at the end of its fetch until the worker is down to half */
+ * worker it fed waits at the end of its fetch until some worker is down to
+ * half of it (see the dispatcher's max_queued; and _begin_wait() in parallelize.c
+ * for when it may not wait) */
 #define PARALLELIZE_QUEUED_BATCHES 20
 #define PARALLELIZE_MIN_QUEUED 1000
 
@@ -21,7 +30,10 @@ LogPipe *parallelize_new(GlobalConfig *cfg);
 /* setters return FALSE when the value is out of range */
 gboolean parallelize_set_workers(LogPipe *s, gint64 workers);
 gboolean parallelize_set_batch_size(LogPipe *s, gint64 batch_size);
+gboolean parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit);
 gboolean parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **error);
 void parallelize_set_location(LogPipe *s, const gchar *location);
+void parallelize_options_parsed(LogPipe *s);
+gboolean parallelize_is_parallelize(LogPipe *s);
 
 #endif

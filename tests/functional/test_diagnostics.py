@@ -152,3 +152,26 @@ def test_a_well_sized_source_gets_no_warning(daemon_factory, tmp_path):
                                     source_opts="log-iw-size(1000000) max-connections(10) log-fetch-limit(10000)")
                        ).start(wait_for_port=port)
     assert "parallelize():" not in d.output()
+
+
+ROUTING_WARNING = "parallelize(): a filter or parser after parallelize() cannot tell the path before it"
+
+
+def test_a_filter_after_parallelize_that_final_or_if_else_would_route_on_is_warned_about(daemon_factory, tmp_path):
+    """flags(final) and if/else see every message that reached parallelize() as matched: say so where a
+    filter or parser after it could have dropped one; stay quiet where nothing after it drops, or nothing
+    routes on the result."""
+    port = free_port()
+    text = """@version: 3.38
+source s { tcp(ip(127.0.0.1) port(%(port)d) log-iw-size(100000) max-connections(10)); };
+log { source(s); parallelize(workers(2)); filter { program("a"); }; destination { file("%(dir)s/out1"); }; flags(final); };
+log { source(s); if { parallelize(workers(2)); filter { program("b"); }; destination { file("%(dir)s/out2"); }; } else { destination { file("%(dir)s/out3"); }; }; };
+log { source(s); parallelize(workers(2)); parser { json-parser(); }; destination { file("%(dir)s/out4"); }; };
+log { source(s); parallelize(workers(2)); destination { file("%(dir)s/out5"); }; flags(final); };
+""" % {"port": port, "dir": str(tmp_path)}
+    d = daemon_factory(text).start(wait_for_port=port)
+    warnings = [line for line in d.output().splitlines() if ROUTING_WARNING in line]
+    locations = sorted(re.search(r"location='[^']*:(\d+):\d+'", w).group(1) for w in warnings)
+    # line 3: a filter under flags(final); line 4: a filter in the if branch; lines 5 and 6: nothing to warn about
+    assert locations == ["3", "4"], warnings
+    assert "routing='flags(final) or if/else'" in warnings[0]

@@ -34,8 +34,15 @@ struct Batch
   void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
   bool full() const { return count == capacity; }
 
+  // With 32-bit size_t, capacity * sizeof(void *) wraps from 2^30 items on
+  // (batch_size 0 lets a batch double until then): refuse such a size as if
+  // memory were short, rather than get a tiny block and write past it.
+  static bool fits(std::uint32_t capacity) { return capacity <= (SIZE_MAX - sizeof(Batch)) / sizeof(void *); }
+
   static Batch *allocate(std::uint32_t capacity, BatchReturnStack *owner)
   {
+    if (!fits(capacity))
+      return nullptr;
     auto *batch = static_cast<Batch *>(std::malloc(sizeof(Batch) + capacity * sizeof(void *)));
     if (batch)
       *batch = Batch{nullptr, owner, 0, capacity};
@@ -45,6 +52,8 @@ struct Batch
   // nullptr (and the batch untouched) when memory is short
   static Batch *grow(Batch *batch, std::uint32_t capacity)
   {
+    if (!fits(capacity))
+      return nullptr;
     auto *bigger = static_cast<Batch *>(std::realloc(batch, sizeof(Batch) + capacity * sizeof(void *)));
     if (bigger)
       bigger->capacity = capacity;

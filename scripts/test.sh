@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs every test: make check against the stock daemon, then the engine's unit
-# tests again under ThreadSanitizer (and AddressSanitizer with --asan).
+# tests again under ThreadSanitizer (and AddressSanitizer with --asan) and as
+# 32-bit code (gcc -m32).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,6 +20,12 @@ run_check build
 run_check build-tsan --enable-sanitizer=thread
 if [ "${1:-}" = "--asan" ]; then
   run_check build-asan --enable-sanitizer=address
+fi
+# the engine's unit tests once more as 32-bit code (Debian builds i386, armhf, armel too)
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  if ! "$top/tests/unit/test-m32.sh" build-m32; then status=1; fi
+else
+  echo "32-bit unit tests: skipped (gcc -m32 needs an amd64 host)"
 fi
 # the Debian package: built from a clean copy, installed, used by the stock daemon, purged
 if ! "$top/tests/package/test-deb.sh"; then status=1; fi

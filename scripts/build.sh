@@ -8,5 +8,5 @@ cd "$top"
 [ -x configure ] || ./autogen.sh
 mkdir -p "$dir"
 cd "$dir"
-[ -f Makefile ] || ../configure "$@"
+[ -f Makefile ] || "$top/configure" "$@"
 make -j"$(nproc)"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * One worker thread of parallelize(): registered with syslog-ng's main loop
  * (so reload and shutdown wait for it), running its own ivykis loop that

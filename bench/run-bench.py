@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The parallelize() benchmark: throughput, CPU cost, memory and latency of
 the stock syslog-ng 3.38 daemon with and without parallelize().
 

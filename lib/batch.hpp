@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A batch: the unit of hand-off from a producer to a worker.
 #ifndef PARALLELIZE_BATCH_HPP_INCLUDED
 #define PARALLELIZE_BATCH_HPP_INCLUDED

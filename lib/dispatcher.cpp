@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The dispatch engine behind parallelize(): see dispatcher.h for the contract.
 #include "dispatcher.h"
 

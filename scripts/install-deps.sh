@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Everything the build, the tests and the benchmark need, from Debian 12's archive.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs every test: make check against the stock daemon, then the engine's unit
 # tests again under ThreadSanitizer (and AddressSanitizer with --asan) and as
 # 32-bit code (gcc -m32).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The parallelize(...) keyword inside log {}: syslog-ng 3.38's grammar has
  * no slot for a new log item, so a generator plugin expands it into

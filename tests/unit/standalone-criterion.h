@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The few Criterion macros our unit tests use, for builds where Criterion
  * cannot run: its sandbox (boxfort) does not start under ThreadSanitizer

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The dispatch engine and its unit tests built as 32-bit x86 code (gcc -m32)
 # and run.  The package is Architecture: any, and Debian builds it for i386,
 # armhf and armel too: there, size_t and pointers are 32 bits, there is no

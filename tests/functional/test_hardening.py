@@ -12,7 +12,7 @@ import pytest
 import syslogng
 from syslogng import (Sender, check_sequences, count_lines, free_port, send_lines, syslog_chunks, syslog_lines,
                       wait_for, wait_for_lines)
-from test_lifecycle import SLOW_PATH, received, tcp_config
+from test_lifecycle import SLOW_PATH, tcp_config
 
 HOSTS = 20
 NOT_ALL_STARTED = "parallelize(): could not start all worker threads"

@@ -54,7 +54,9 @@ parallelize_check_routing(LogPipe *pipe, const gchar *location)
   if (!dropping)
     return;
 
-  const gchar *routing = final ? "flags(final) or if/else" : _config_has_fallback_path(pipe->cfg) ? "flags(fallback)" : NULL;
+  const gchar *routing = final                                  ? "flags(final) or if/else"
+                         : _config_has_fallback_path(pipe->cfg) ? "flags(fallback)"
+                                                                : NULL;
   if (!routing)
     return;
 

@@ -286,8 +286,8 @@ _resolve_location(Parallelize *self)
 }
 
 /* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
- * open files), and ivykis aborts the daemon when it cannot get it.  Workers of instances initialised earlier hold theirs already, so
- * counting what is open now covers every instance of the configuration. */
+ * open files), and ivykis aborts the daemon when it cannot get it.  Workers of instances initialised earlier hold
+ * theirs already, so counting what is open now covers every instance of the configuration. */
 #define PARALLELIZE_FDS_PER_WORKER 1
 #define PARALLELIZE_FD_HEADROOM 32
 

@@ -33,7 +33,7 @@ def test_refused_with_a_clear_error(tmp_path, options, message):
 
 def test_refused_at_startup_too(tmp_path):
     path = tmp_path / "bad.conf"
-    path.write_text(conf("workers(-1)"))
+    path.write_text(syslogng.HOST.config(conf("workers(-1)")))
     proc = subprocess.run([syslogng.SYSLOG_NG, "-F", "-e", "--no-caps", "-f", str(path),
                            "--module-path", syslogng.module_path(),
                            "-c", str(tmp_path / "ctl"), "-R", str(tmp_path / "persist"),

@@ -6,7 +6,7 @@ packages=(
   syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev pkg-config
   build-essential autoconf automake libtool bison flex python3
   libcriterion-dev python3-pytest valgrind gnuplot-nox
-  debhelper dh-autoreconf lintian fakeroot go-md2man
+  debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
 )
 missing=()
 for p in "${packages[@]}"; do

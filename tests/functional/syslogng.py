@@ -37,6 +37,12 @@ class Host:
     def v4(self):
         return self.major >= 4
 
+    @property
+    def crashes_on_empty_block_argument(self):
+        """4.8 segfaults on an empty argument of any block or generator, e.g. an SCL block's foo(),
+        while parsing, before a plugin sees it (3.38 passes it on as NULL)"""
+        return self.v4
+
     def stats_level(self, level):
         return "stats(level(%d))" % level if self.v4 else "stats-level(%d)" % level
 

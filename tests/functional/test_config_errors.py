@@ -24,6 +24,8 @@ conf = syslogng.parallelize_options_config
     ('workers(2) partitions(3)', "two spellings of the same option"),
 ])
 def test_refused_with_a_clear_error(tmp_path, options, message):
+    if "()" in options and syslogng.HOST.crashes_on_empty_block_argument:
+        pytest.skip("syslog-ng %s itself crashes on an empty block argument" % syslogng.HOST.version)
     rc, output = syslogng.syntax_check(conf(options), str(tmp_path))
     assert rc != 0, output
     assert message in output, output

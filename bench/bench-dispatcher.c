@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * bench-dispatcher: the dispatch engine alone (lib/dispatcher.h), with a
  * no-op consumer, so that the cost of the hand-off is seen without syslog-ng.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The engine micro-benchmark: msg/s with threads, and instructions per message
 # under callgrind (repeatable on a noisy machine).  Writes OUTDIR/engine.md.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Write a deterministic load file of RFC3164 lines for the benchmark.
 
   gen-load.py KIND COUNT HOSTS OUTPUT      KIND: plain | json

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Issue 12's reload scenario, measured: 400k keyed messages over one TCP connection with flow
 control and 6 reloads while they are in flight, BENCH_RELOAD_RUNS times (default 5), for the
 module's element and, on syslog-ng 4.x, for the host's built-in parallelize(partitions(4)).

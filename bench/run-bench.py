@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The parallelize() benchmark: throughput, CPU cost, memory and latency of
 the stock syslog-ng daemon (3.38 or 4.8) with and without parallelize().
 On syslog-ng 4.x, where the module's element is worker-pool(), it also runs the

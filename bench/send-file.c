@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * send-file: stream a file of syslog lines to 127.0.0.1:PORT over ONE TCP
  * connection, in large write()s, so that the sender costs next to nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A batch: the unit of hand-off from a producer to a worker.
 #ifndef PARALLELIZE_BATCH_HPP_INCLUDED
 #define PARALLELIZE_BATCH_HPP_INCLUDED
@@ -54,7 +55,15 @@ struct Batch
     return bigger;
   }
 
-  static std::size_t bytes(std::uint32_t capacity) { return sizeof(Batch) + capacity * sizeof(void *); }
+  // With a 32-bit size_t the byte count wraps from 2^30 items on (batch_size 0
+  // lets a batch double until the flush): no such block can exist there, so
+  // that is out of memory too, not a tiny block to write past.
+  static std::size_t bytes(std::uint32_t capacity)
+  {
+    if (capacity > (SIZE_MAX - sizeof(Batch)) / sizeof(void *))
+      std::abort();
+    return sizeof(Batch) + capacity * sizeof(void *);
+  }
 
   // after its items were consumed: back to its producer, or freed
   static void release(Batch *batch)

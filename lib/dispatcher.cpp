@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The dispatch engine behind parallelize(): see dispatcher.h for the contract.
 #include "dispatcher.h"
 
@@ -108,8 +109,15 @@ public:
 
   unsigned route_key(const void *key, std::size_t len) const
   {
-    // Lemire's multiply-shift maps the hash onto [0, workers) without a division
-    return static_cast<unsigned>((static_cast<unsigned __int128>(hash_key(key, len)) * workers_) >> 64);
+    // Lemire's multiply-shift maps the hash onto [0, workers) without a
+    // division: (hash * workers) >> 64.  Built from two 32x32->64 products,
+    // as 32-bit targets have no __int128; the result is exactly that of the
+    // 128-bit multiply (no sum overflows: hi <= (2^32 - 1)^2 and lo >> 32 is
+    // below workers), so every key keeps its worker on every architecture.
+    const std::uint64_t h = hash_key(key, len);
+    const std::uint64_t hi = (h >> 32) * workers_;
+    const std::uint64_t lo = (h & 0xffffffffU) * workers_;
+    return static_cast<unsigned>((hi + (lo >> 32)) >> 32);
   }
 
   unsigned route_next(unsigned producer)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The dispatch engine of parallelize(): spreads opaque items from producer
  * threads over N workers, in batches, and drains each worker's queue on its

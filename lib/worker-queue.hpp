@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The queue in front of one worker: many producers push batches, the worker
 // takes all of them at once (a Treiber stack, reversed on take), so neither
 // side ever waits for a lock.

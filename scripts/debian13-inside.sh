@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Run by scripts/debian13.sh inside the trixie root, in its copy of the tree (/src):
 #   test   build against syslog-ng 4.8, make check (unit and functional tests), then the
 #          Debian package: built, installed, used by the stock daemon, purged

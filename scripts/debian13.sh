@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Debian 13 (trixie, syslog-ng 4.8) from this Debian 12 machine: a trixie root made
 # with mmdebstrap (nothing from trixie is installed on the machine itself), a copy of
 # the tree inside it, and a command run there under chroot with /proc mounted.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The main job, on a fresh Debian 12 machine as root: install what is needed,
 # build the module, and show stock syslog-ng 3.38 with and without
 # parallelize() on the heavy workload (JSON parsing, rewrites, format-json)

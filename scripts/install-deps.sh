@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Everything the build, the tests and the benchmark need, from Debian 12's archive.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -8,6 +9,10 @@ packages=(
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
 )
+# the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  packages+=(gcc-multilib g++-multilib file)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,7 +1,9 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs every test: make check against the stock daemon, then the engine's unit
-# tests again under ThreadSanitizer (and AddressSanitizer with --asan), the Debian
-# package, and all of it again against Debian 13's syslog-ng 4.8 (scripts/debian13.sh).
+# tests again under ThreadSanitizer (and AddressSanitizer with --asan) and as
+# 32-bit code (gcc -m32), the Debian package, and all of it again against Debian 13's
+# syslog-ng 4.8 (scripts/debian13.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,6 +22,12 @@ run_check build
 run_check build-tsan --enable-sanitizer=thread
 if [ "${1:-}" = "--asan" ]; then
   run_check build-asan --enable-sanitizer=address
+fi
+# the engine's unit tests once more as 32-bit code (Debian builds i386, armhf, armel too)
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  if ! "$top/tests/unit/test-m32.sh" build-m32; then status=1; fi
+else
+  echo "32-bit unit tests: skipped (gcc -m32 needs an amd64 host)"
 fi
 # the Debian package: built from a clean copy, installed, used by the stock daemon, purged
 if ! "$top/tests/package/test-deb.sh"; then status=1; fi

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What differs between the syslog-ng releases the module builds for (Debian 12's
  * 3.38, Debian 13's 4.8), in one place: configure's feature checks (config.h) pick

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The parallelize(...) and worker-pool(...) keywords inside log {}: syslog-ng's
  * grammar has no slot for a new log item, so a generator plugin expands each into

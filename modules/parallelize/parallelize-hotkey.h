@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Hot partition key detection.  Every window (5 s) the main thread compares
  * how many messages each worker was assigned; a worker that gets more than

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 #ifndef PARALLELIZE_PARSER_H_INCLUDED
 #define PARALLELIZE_PARSER_H_INCLUDED
 

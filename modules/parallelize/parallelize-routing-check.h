@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Config-time warning: what a filter or parser after parallelize() decides
  * happens on a worker thread and cannot reach the part of the path before it,

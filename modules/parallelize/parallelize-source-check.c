@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Config-time sanity warnings about the sources that feed a parallelize().
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 #ifndef PARALLELIZE_SOURCE_CHECK_H_INCLUDED
 #define PARALLELIZE_SOURCE_CHECK_H_INCLUDED
 

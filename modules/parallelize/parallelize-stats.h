@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Counters of one parallelize() instance, in syslog-ng-ctl stats/query:
  *   parser;parallelize@LOCATION;total;parallelized_assigned_events_total

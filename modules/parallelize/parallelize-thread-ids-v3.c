@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* syslog-ng 3.38: the destination queues' per-thread tables are widened at the first parse (see the header) */
 #include "parallelize-thread-ids.h"
 

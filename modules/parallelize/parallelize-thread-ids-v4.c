@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* syslog-ng 4.x: one pool of ids, sized for each configuration in pre_config_init (see the header) */
 #include "parallelize-thread-ids.h"
 

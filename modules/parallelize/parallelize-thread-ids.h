@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Thread ids for parallelize() workers.  The host decides, and the two releases
  * we build for decide differently: one glue file each, chosen by configure.

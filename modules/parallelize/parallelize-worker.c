@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-worker.h"
 #include "parallelize-thread-ids.h"
 #include "parallelize-compat.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * One worker thread of parallelize().  Its thread is created when the
  * instance initialises, where a failure can still be handled (run with fewer

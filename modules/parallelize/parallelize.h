@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * parallelize(): a LogPipe that hands the messages passing it to worker
  * threads, so that the rest of the log path runs in parallel.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 import os
 import sys
 
@@ -13,8 +14,9 @@ def daemon_factory(tmp_path):
     """Start daemons for a test; every one is stopped (or killed) when it ends."""
     started = []
 
-    def make(config_text, **kwargs):
-        d = syslogng.Daemon(str(tmp_path), config_text, **kwargs)
+    def make(config_text, workdir=None, **kwargs):
+        # workdir: another folder than tmp_path (e.g. one a non-root daemon can write to)
+        d = syslogng.Daemon(str(workdir or tmp_path), config_text, **kwargs)
         started.append(d)
         return d
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs the functional tests with Debian's pytest (the python3 first on PATH may lack it).
 # PYTEST_ARGS narrows the run, e.g. PYTEST_ARGS="-k reload".
 here=$(cd "$(dirname "$0")" && pwd)

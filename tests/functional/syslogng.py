@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Run the real syslog-ng daemon with the freshly built module, and talk to it.
 
 Every process is started and stopped by PID; nothing outlives a test.

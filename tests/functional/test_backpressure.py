@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Back-pressure through parallelize(): a stalled destination slows the sender and bounds memory;
 without flow control it drops like syslog-ng does without parallelize(), never worse."""
 import os

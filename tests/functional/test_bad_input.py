@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hostile input through parallelize(): odd messages and odd partition keys neither crash nor lose anything."""
 import random
 

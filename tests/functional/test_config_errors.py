@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bad parallelize() configuration is refused, at --syntax-only and at startup, naming the option and place."""
 import subprocess
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Random and mutated parallelize() option lists through --syntax-only: never a crash, always a clear answer."""
 import random
 import re

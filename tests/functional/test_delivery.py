@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """parallelize() in the real daemon: exactly-once delivery, per-key order, spread over workers."""
 import os
 import time

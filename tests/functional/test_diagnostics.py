@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What an operator reads: counters in syslog-ng-ctl, the hot-key warning, startup and config warnings."""
 import re
 import socket

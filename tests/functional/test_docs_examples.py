@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The admin guide's example configurations: each passes syslog-ng --syntax-only with the
 built module, follows the rules for this host, and is shown verbatim in docs/parallelize.md."""
 import glob

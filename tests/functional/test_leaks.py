@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """No threads, memory or module allocations left behind by reloads."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """parallelize() across reload and shutdown: nothing lost, nothing duplicated, per-key order kept."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Load: one long stream plus four more connections and internal() into one parallelize() at once."""
 import os
 import time

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A reload to a configuration that cannot work keeps the running one, parallelize() included, delivering."""
 import re
 import socket

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The version lives in VERSION (configure.ac reads it for AC_INIT); debian/changelog
 # must carry the same one (native package: no Debian revision, or an explicit -N).
 set -eu

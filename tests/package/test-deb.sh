@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Debian package, end to end: build the .deb from a clean copy of the tree,
 # install it with apt-get, run the stock daemon from its default module path
 # with parallelize() in the config, send messages over TCP, then purge the

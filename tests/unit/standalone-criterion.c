@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Runner for tests built against standalone-criterion.h. */
 #include "standalone-criterion.h"
 

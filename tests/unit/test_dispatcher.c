@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The dispatch engine through its C ABI: routing, batching, hand-off, draining. */
 #include "dispatcher.h"
 

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The parallelize() benchmark: throughput, CPU cost, memory and latency of
-the stock syslog-ng 3.38 daemon with and without parallelize().
+the stock syslog-ng daemon (3.38 or 4.8) with and without parallelize().
+On syslog-ng 4.x, where the module's element is worker-pool(), it also runs the
+host's built-in parallelize(partitions(N)) with N = BENCH_MAX_WORKERS ("builtin").
 
 For each workload it runs the sequential configuration (no parallelize()) and
 workers(1) .. workers(max), interleaved round by round, BENCH_RUNS times each.
@@ -32,7 +34,11 @@ import sys
 import time
 
 SYSLOG_NG = os.environ.get("SYSLOG_NG", "/usr/sbin/syslog-ng")
-STOCK_MODULE_DIR = "/usr/lib/syslog-ng/3.38"
+# the host's dialect (@version, stats options, the element's name): the functional tests' harness
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "functional"))
+from syslogng import HOST  # noqa: E402
+STOCK_MODULE_DIR = HOST.stock_module_dir
+BUILTIN = "builtin"
 HOSTS = 200
 TUNED_SOURCE = "log-iw-size(1000000) log-fetch-limit(10000)"
 DEFAULT_SOURCE = ""  # syslog-ng's own defaults: log-iw-size(100) log-fetch-limit(10)
@@ -160,18 +166,26 @@ class Daemon:
 def render_config(srcdir, name, port, out, source_opts, parallelize):
     with open(os.path.join(srcdir, "bench", name)) as f:
         text = f.read()
+    # the statement goes in after the translation: the built-in's parallelize() stays one
+    text = HOST.config(text)
     for key, value in (("@PORT@", str(port)), ("@OUT@", out), ("@SOURCE_OPTS@", source_opts),
                        ("@PARALLELIZE@", parallelize)):
         text = text.replace(key, value)
     return text
 
 
-def parallelize_statement(workers, key):
+def config_label(workers):
+    return "seq" if workers is None else BUILTIN if workers == BUILTIN else "w%d" % workers
+
+
+def parallelize_statement(workers, key, builtin_partitions=0):
     if workers is None:
         return "# sequential: no parallelize()"
+    if workers == BUILTIN:
+        return "parallelize(partitions(%d)%s);" % (builtin_partitions, " partition-key(%s)" % key if key else "")
     batch = os.environ.get("BENCH_BATCH_SIZE")
-    return "parallelize(workers(%d)%s%s);" % (workers, " partition-key(%s)" % key if key else "",
-                                               " batch-size(%s)" % batch if batch else "")
+    return "%s(workers(%d)%s%s);" % (HOST.element, workers, " partition-key(%s)" % key if key else "",
+                                     " batch-size(%s)" % batch if batch else "")
 
 
 def load_file(srcdir, outdir, kind, count):
@@ -220,12 +234,12 @@ def check_exactly_once(path, count):
 def one_run(args, workload, workers, count, run_index):
     conf, kind, source_opts, key, _, _ = WORKLOADS[workload]
     load = load_file(args.srcdir, args.outdir, kind, count)
-    label = "seq" if workers is None else "w%d" % workers
+    label = config_label(workers)
     rundir = os.path.join(args.outdir, "runs", "%s-%s-%d" % (workload, label, run_index))
     out = os.path.join(rundir, "out.log")
     port = free_port()
     daemon = Daemon(rundir, render_config(args.srcdir, conf, port, out, source_opts,
-                                          parallelize_statement(workers, key)), args.module_dir)
+                                          parallelize_statement(workers, key, args.max_workers)), args.module_dir)
     if os.path.exists(out):
         os.unlink(out)
     daemon.start(port)
@@ -274,7 +288,8 @@ def one_run(args, workload, workers, count, run_index):
         raise RuntimeError("%s %s run %d: exactly-once check failed: %s" % (workload, label, run_index, why))
     os.unlink(out)
     elapsed = t1 - t0
-    return dict(workload=workload, config=label, workers=workers or 0, run=run_index, messages=count,
+    return dict(workload=workload, config=label,
+                workers=args.max_workers if workers == BUILTIN else workers or 0, run=run_index, messages=count,
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
 
@@ -325,7 +340,7 @@ def percentile(values, p):
 
 def latency_run(args, workers, count, rate):
     load = load_file(args.srcdir, args.outdir, "plain", count)
-    label = "seq" if workers is None else "w%d" % workers
+    label = config_label(workers)
     rundir = os.path.join(args.outdir, "runs", "latency-%s" % label)
     out = os.path.join(rundir, "out.log")
     port = free_port()
@@ -417,11 +432,12 @@ def main():
 
     info = machine_info()
     log("machine: %(nproc)d CPUs (%(cpu)s), kernel %(kernel)s, %(syslog_ng)s, load %(loadavg)s" % info)
-    configs = [None] + list(range(1, max_workers + 1))
+    args.max_workers = max_workers
+    configs = [None] + list(range(1, max_workers + 1)) + ([BUILTIN] if HOST.v4 else [])
     if args.configs:
         wanted = args.configs.split(",")
-        configs = [c for c in configs if ("seq" if c is None else "w%d" % c) in wanted]
-    labels = ["seq" if c is None else "w%d" % c for c in configs]
+        configs = [c for c in configs if config_label(c) in wanted]
+    labels = [config_label(c) for c in configs]
     results = []
     started = time.monotonic()
     for workload in workloads:

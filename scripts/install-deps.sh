@@ -7,7 +7,7 @@ packages=(
   syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev pkg-config
   build-essential autoconf automake libtool bison flex python3
   libcriterion-dev python3-pytest valgrind gnuplot-nox
-  debhelper dh-autoreconf lintian fakeroot go-md2man
+  debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
 )
 # the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
 if [ "$(dpkg --print-architecture)" = amd64 ]; then

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Runs every test: make check against the stock daemon, then the engine's unit
 # tests again under ThreadSanitizer (and AddressSanitizer with --asan) and as
-# 32-bit code (gcc -m32).
+# 32-bit code (gcc -m32), the Debian package, and all of it again against Debian 13's
+# syslog-ng 4.8 (scripts/debian13.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,4 +31,11 @@ else
 fi
 # the Debian package: built from a clean copy, installed, used by the stock daemon, purged
 if ! "$top/tests/package/test-deb.sh"; then status=1; fi
+# Debian 13 (syslog-ng 4.8), in a trixie root (cached in build/trixie-root): build, make check,
+# the trixie package; SKIP_DEBIAN13=1 leaves it out
+if [ "${SKIP_DEBIAN13:-0}" != 1 ]; then
+  started=$SECONDS
+  if ! "$top/scripts/debian13.sh" test; then status=1; fi
+  echo "debian13: $((SECONDS - started))s"
+fi
 exit $status

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-generator.h"
+#include "parallelize-parser.h"
 
 #include "cfg-args.h"
 #include "cfg-block-generator.h"
@@ -114,7 +115,8 @@ _generate(CfgBlockGenerator *s, GlobalConfig *cfg, gpointer args, GString *resul
 {
   GenerateState state = {.result = result, .reference = reference, .ok = TRUE};
 
-  g_string_append(result, "parser { parallelize(__parallelize_location(");
+  /* the name every syslog-ng release leaves to plugins */
+  g_string_append(result, "parser { " PARALLELIZE_PORTABLE_NAME "(__parallelize_location(");
   _append_quoted(result, reference);
   g_string_append_c(result, ')');
   if (args)
@@ -128,11 +130,11 @@ _generate(CfgBlockGenerator *s, GlobalConfig *cfg, gpointer args, GString *resul
 }
 
 void
-parallelize_generator_register(PluginContext *context)
+parallelize_generator_register(PluginContext *context, const gchar *name)
 {
   CfgBlockGenerator *self = g_new0(CfgBlockGenerator, 1);
 
-  cfg_block_generator_init_instance(self, LL_CONTEXT_LOG, "parallelize");
+  cfg_block_generator_init_instance(self, LL_CONTEXT_LOG, name);
   /* backticks were substituted already when the arguments were read */
   self->suppress_backticks = TRUE;
   self->generate = _generate;

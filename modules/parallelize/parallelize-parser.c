@@ -8,6 +8,8 @@ int parallelize_parse(CfgLexer *lexer, LogPipe **instance, gpointer arg);
 
 static CfgLexerKeyword parallelize_keywords[] = {
   {.kw_name = "parallelize", .kw_token = KW_PARALLELIZE},
+  /* the same element, by the name that is no keyword of syslog-ng 4.x (see parallelize-plugin.c) */
+  {.kw_name = "worker_pool", .kw_token = KW_PARALLELIZE},
   {.kw_name = "workers", .kw_token = KW_WORKERS},
   /* the spelling of older releases */
   {.kw_name = "partitions", .kw_token = KW_WORKERS},

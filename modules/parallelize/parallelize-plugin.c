@@ -9,18 +9,33 @@
 #include "parallelize-parser.h"
 #include "parallelize-thread-ids.h"
 
-/* The first entry is registered as is; the second only advertises the log {}
- * keyword so that autoloading finds this module, and is registered as a
- * generator at init. */
+/* Two names for one element.  PARALLELIZE_NAME is what the module has always been
+ * called, and works on syslog-ng 3.x; 4.x made it a core keyword (its own built-in
+ * parallelize()), which its lexer returns before any plugin is consulted.
+ * PARALLELIZE_PORTABLE_NAME is a keyword of no syslog-ng release, so one
+ * configuration runs on both.
+ *
+ * The parser entries are registered as they are; the log {} entries only advertise
+ * the keywords so that autoloading finds this module, and are registered as
+ * generators at init. */
 static Plugin parallelize_plugins[] = {
   {
     .type = LL_CONTEXT_PARSER,
-    .name = "parallelize",
+    .name = PARALLELIZE_NAME,
+    .parser = &parallelize_parser,
+  },
+  {
+    .type = LL_CONTEXT_PARSER,
+    .name = PARALLELIZE_PORTABLE_NAME,
     .parser = &parallelize_parser,
   },
   {
     .type = LL_CONTEXT_LOG | LL_CONTEXT_FLAG_GENERATOR,
-    .name = "parallelize",
+    .name = PARALLELIZE_NAME,
+  },
+  {
+    .type = LL_CONTEXT_LOG | LL_CONTEXT_FLAG_GENERATOR,
+    .name = PARALLELIZE_PORTABLE_NAME,
   },
 };
 
@@ -28,8 +43,9 @@ gboolean
 parallelize_module_init(PluginContext *context, CfgArgs *args)
 {
   parallelize_thread_ids_module_loaded(context);
-  plugin_register(context, parallelize_plugins, 1);
-  parallelize_generator_register(context);
+  plugin_register(context, parallelize_plugins, 2);
+  parallelize_generator_register(context, PARALLELIZE_NAME);
+  parallelize_generator_register(context, PARALLELIZE_PORTABLE_NAME);
   return TRUE;
 }
 

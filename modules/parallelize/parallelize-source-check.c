@@ -10,6 +10,7 @@
  * log-fetch-limit() values, with syslog-ng's defaults where one is missing.
  */
 #include "parallelize-source-check.h"
+#include "parallelize-compat.h"
 
 #include "messages.h"
 
@@ -20,8 +21,6 @@
 #define DEFAULT_FETCH_LIMIT 10
 #define DEFAULT_MAX_CONNECTIONS 10
 #define UNIX_STREAM_MAX_CONNECTIONS 256
-/* 3.38 keeps fetch counts in 16 bits in the destination queue (fixed in 4.3) */
-#define SAFE_FETCH_LIMIT 65535
 
 typedef enum
 {
@@ -234,7 +233,7 @@ _check_source_body(SourceCheck *self, gint open, const gchar *source_name)
                         evt_tag_int("window_per_connection", per_connection),
                         evt_tag_int("workers_x_batch_size", needed),
                         evt_tag_str("location", self->location));
-          if (fetch_limit > SAFE_FETCH_LIMIT)
+          if (fetch_limit > PARALLELIZE_HOST_MAX_SOURCE_FETCH_LIMIT)
             msg_warning("parallelize(): log-fetch-limit() above 65535 breaks flow control in syslog-ng 3.38, "
                         "keep it at or below 65535",
                         evt_tag_str("source", source_name),

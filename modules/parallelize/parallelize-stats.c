@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-stats.h"
+#include "parallelize-compat.h"
 
 #include "stats/stats-cluster-single.h"
 
@@ -48,7 +49,7 @@ static const CounterOps unregistering = {_unregister_counter, _unregister_gauge}
 static void
 _key(StatsClusterKey *key, const gchar *id, const gchar *instance, const gchar *name)
 {
-  stats_cluster_single_key_set_with_name(key, SCS_PARSER, id, instance, name);
+  parallelize_stats_key_set(key, SCS_PARSER, id, instance, name);
 }
 
 static void
@@ -122,8 +123,7 @@ parallelize_stats_unregister(ParallelizeStats *self)
 static gboolean
 _is_orphaned_parallelize_cluster(StatsCluster *sc, gpointer user_data)
 {
-  return stats_cluster_is_orphaned(sc) && sc->key.component == SCS_PARSER && sc->key.id &&
-         g_str_has_prefix(sc->key.id, STATS_ID_PREFIX);
+  return stats_cluster_is_orphaned(sc) && parallelize_stats_key_is(&sc->key, SCS_PARSER, STATS_ID_PREFIX);
 }
 
 void

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-worker.h"
 #include "parallelize-thread-ids.h"
+#include "parallelize-compat.h"
 
 #include "mainloop.h"
 #include "mainloop-call.h"
@@ -82,7 +83,7 @@ static void
 _run(ParallelizeWorker *self)
 {
   main_loop_worker_thread_start(self->io_thread_id ? MLW_ASYNC_WORKER : MLW_THREADED_INPUT_WORKER);
-  if (!parallelize_thread_ids_fits(main_loop_worker_get_thread_id()))
+  if (!parallelize_thread_ids_fits(parallelize_thread_index()))
     {
       /* an id no destination queue has room for would abort the daemon at the first push */
       main_loop_worker_thread_stop();

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize.h"
+#include "parallelize-compat.h"
 #include "parallelize-hotkey.h"
 #include "parallelize-routing-check.h"
 #include "parallelize-source-check.h"
@@ -19,7 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* producer slots: one per syslog-ng I/O worker thread id (0..63) */
+/* producer slots: one per syslog-ng worker thread index (0..63 in 3.38, 0..255 in 4.x) */
 #define PARALLELIZE_PRODUCER_SLOTS MAIN_LOOP_MAX_WORKER_THREADS
 
 /* a queued message: the pointer, with its path options in the low bits */
@@ -243,7 +244,7 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
       msg = own;
     }
 
-  gint thread_id = main_loop_worker_get_thread_id();
+  gint thread_id = parallelize_thread_index();
   unsigned producer =
     (thread_id >= 0 && thread_id < PARALLELIZE_PRODUCER_SLOTS) ? (unsigned) thread_id : PD_ANY_PRODUCER;
   unsigned worker = _route(self, msg, producer);
@@ -424,17 +425,27 @@ parallelize_init(LogPipe *s)
               evt_tag_str("location", self->location),
               evt_tag_str("stats-id", self->stats.id),
               evt_tag_int("workers", self->worker_count),
-              evt_tag_str("partition-key", self->partition_key ? self->partition_key->template : "(round-robin)"),
+              evt_tag_str("partition-key", self->partition_key ? parallelize_template_text(self->partition_key) : "(round-robin)"),
               evt_tag_int("batch-size", self->batch_size),
               evt_tag_int("log-fetch-limit", self->fetch_limit));
   return TRUE;
 }
 
+/* 4.x: before any pipe initialises, announce the workers' thread ids (see parallelize-thread-ids.h) */
+static gboolean
+parallelize_pre_config_init(LogPipe *s)
+{
+  Parallelize *self = (Parallelize *) s;
+
+  parallelize_thread_ids_config_starting(_resolve_worker_count(self));
+  return TRUE;
+}
+
 /* Workers run once the whole configuration is up; until then (and after
- * they stop) messages are delivered inline.  Never fails: 3.38 asserts on a
+ * they stop) messages are delivered inline.  Never fails: syslog-ng asserts on a
  * FALSE here, so everything that can fail happened in init. */
 static gboolean
-parallelize_on_config_inited(LogPipe *s)
+parallelize_post_config_init(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
 
@@ -540,7 +551,7 @@ parallelize_options_parsed(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
 
-  parallelize_thread_ids_reserve(_resolve_worker_count(self));
+  parallelize_thread_ids_parsed(_resolve_worker_count(self));
 }
 
 gboolean
@@ -596,7 +607,9 @@ parallelize_new(GlobalConfig *cfg)
   log_pipe_init_instance(&self->super, cfg);
   self->super.init = parallelize_init;
   self->super.deinit = parallelize_deinit;
-  self->super.on_config_inited = parallelize_on_config_inited;
+  parallelize_set_config_hooks(&self->super, parallelize_pre_config_init, parallelize_post_config_init);
+  /* the message moves to another thread: FilterX changes must be in it by then */
+  self->super.flags |= PARALLELIZE_PIF_SYNC_FILTERX;
   self->super.queue = parallelize_queue;
   self->super.clone = parallelize_clone;
   self->super.free_fn = parallelize_free;

@@ -25,6 +25,8 @@ conf = syslogng.parallelize_options_config
     ('workers(2) partitions(3)', "two spellings of the same option"),
 ])
 def test_refused_with_a_clear_error(tmp_path, options, message):
+    if "()" in options and syslogng.HOST.crashes_on_empty_block_argument:
+        pytest.skip("syslog-ng %s itself crashes on an empty block argument" % syslogng.HOST.version)
     rc, output = syslogng.syntax_check(conf(options), str(tmp_path))
     assert rc != 0, output
     assert message in output, output
@@ -34,7 +36,7 @@ def test_refused_with_a_clear_error(tmp_path, options, message):
 
 def test_refused_at_startup_too(tmp_path):
     path = tmp_path / "bad.conf"
-    path.write_text(conf("workers(-1)"))
+    path.write_text(syslogng.HOST.config(conf("workers(-1)")))
     proc = subprocess.run([syslogng.SYSLOG_NG, "-F", "-e", "--no-caps", "-f", str(path),
                            "--module-path", syslogng.module_path(),
                            "-c", str(tmp_path / "ctl"), "-R", str(tmp_path / "persist"),

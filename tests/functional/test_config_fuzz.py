@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Random and mutated parallelize() option lists through --syntax-only: never a crash, always a clear answer."""
 import random
+import re
 import signal
 import time
 
@@ -53,6 +54,8 @@ def test_fuzzed_options_never_crash(tmp_path):
             text.encode("utf-8")
         except UnicodeEncodeError:
             continue
+        if syslogng.HOST.crashes_on_empty_block_argument and re.search(r"\(\s*\)", options):
+            continue  # the host's own crash, not the module's (see syslogng.Host)
         rc, output = syslogng.syntax_check(text, str(tmp_path))
         what = "case %d: parallelize(%r) -> rc %d\n%s" % (case, options, rc, output[-2000:])
         # a signal shows as a negative return code; syslog-ng's own crash handler prints these words

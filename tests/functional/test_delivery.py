@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from syslogng import (free_port, read_sequences, send_lines, syslog_lines, wait_for_lines, count_lines)
+from syslogng import (HOST, free_port, read_sequences, send_lines, syslog_lines, wait_for_lines, count_lines)
 
 MESSAGES = 200_000
 HOSTS = 20
@@ -253,10 +253,11 @@ log { source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) log-iw-size(100000)
     assert sorted(totals.values()) == [n, n]
 
 
-def test_first_loaded_at_a_reload_workers_use_thread_id_minus_one_and_deliver(daemon_factory, tmp_path):
-    """Loaded at startup, workers take I/O-range thread ids (destination queues were sized for them
-    before any existed).  First loaded at a reload, the running config's destination queues may be
-    kept, sized for the I/O threads only: the workers must then stay on id -1, and still deliver."""
+def test_first_loaded_at_a_reload_workers_deliver(daemon_factory, tmp_path):
+    """3.38: loaded at startup, workers take I/O-range thread ids (destination queues were sized for
+    them before any existed).  First loaded at a reload, the running config's destination queues may
+    be kept, sized for the I/O threads only: the workers must then stay on id -1, and still deliver.
+    4.x sizes the ids for every configuration: the workers get theirs after a reload too."""
     port = free_port()
     out = str(tmp_path / "out.log")
     d = daemon_factory(config(port, out, ""), extra_args=["-v"]).start(wait_for_port=port)
@@ -270,9 +271,13 @@ def test_first_loaded_at_a_reload_workers_use_thread_id_minus_one_and_deliver(da
     seqs = read_sequences(out)
     assert_exactly_once(seqs, 70_000)
     assert_in_order_per_key(seqs)
-    # the table of thread ids was sized at startup, without these workers: they run without one, and say so
-    assert "parallelize(): not enough thread ids for every worker" in d.output()
-    assert "without_id='4'" in d.output()
+    if HOST.v4:
+        assert "not enough thread ids" not in d.output()
+        assert "exceeds the number of threads estimated" not in d.output()
+    else:
+        # the table of thread ids was sized at startup, without these workers: they run without one, and say so
+        assert "parallelize(): not enough thread ids for every worker" in d.output()
+        assert "without_id='4'" in d.output()
     assert d.parallelize_counters("parallelized_processed_events_total")["total"] == 50_000
 
 
@@ -284,3 +289,20 @@ def test_loaded_at_startup_workers_use_io_range_thread_ids(daemon_factory, tmp_p
     assert wait_for_lines(out, 50_000, daemon=d) == 50_000
     assert_exactly_once(read_sequences(out), 50_000)
     assert "not enough thread ids" not in d.output()
+
+
+@pytest.mark.parametrize("statement", [
+    'worker-pool(workers(3) partition-key("$HOST"));',
+    'parser { worker-pool(workers(3) partition-key("$HOST")); };',
+])
+def test_worker_pool_is_the_same_element_on_every_host(daemon_factory, tmp_path, statement):
+    """worker-pool(): the name no syslog-ng release keeps for itself, in log {} and in parser {}."""
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(config(port, out, statement)).start(wait_for_port=port)
+    send_lines(port, syslog_lines(30_000, hosts=HOSTS))
+    assert wait_for_lines(out, 30_000, daemon=d) == 30_000
+    seqs = read_sequences(out)
+    assert_exactly_once(seqs, 30_000)
+    assert_in_order_per_key(seqs)
+    assert d.parallelize_counters("parallelized_processed_events_total")["total"] == 30_000

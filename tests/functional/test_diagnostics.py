@@ -4,7 +4,7 @@ import re
 import socket
 import time
 
-from syslogng import free_port, send_lines, syslog_lines, wait_for_lines
+from syslogng import HOST, free_port, send_lines, syslog_lines, wait_for_lines
 
 HOT_KEY_WARNING = "parallelize(): one worker gets far more than its share"
 
@@ -143,6 +143,10 @@ log {
     assert "source='s_small'" in window[0]
     assert "log_iw_size='100'" in window[0] and "max_connections='10'" in window[0]
     assert "window_per_connection='10'" in window[0] and "workers_x_batch_size='400'" in window[0]
+    if HOST.v4:
+        # 4.3 and later count a thread's messages in 32 bits: nothing to warn about there
+        assert not fetch, output
+        return
     assert len(fetch) == 1, output
     assert "source='s_huge_fetch'" in fetch[0] and "log_fetch_limit='100000'" in fetch[0]
 

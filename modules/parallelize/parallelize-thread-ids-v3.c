@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* syslog-ng 3.38: the destination queues' per-thread tables are widened at the first parse (see the header) */
 #include "parallelize-thread-ids.h"
 
 #include "cfg.h"
@@ -36,13 +37,19 @@ parallelize_thread_ids_module_loaded(PluginContext *context)
 }
 
 void
-parallelize_thread_ids_reserve(gint workers)
+parallelize_thread_ids_parsed(gint workers)
 {
   if (!ids.reserve_open || workers <= 0)
     return;
   ids.reserved = MIN(ids.reserved + workers, MAIN_LOOP_MAX_WORKER_THREADS - ids.io_threads);
   ids.table = ids.io_threads + ids.reserved;
   log_queue_set_max_threads(ids.table);
+}
+
+/* never called: 3.38 has no pre_config_init hook */
+void
+parallelize_thread_ids_config_starting(gint workers)
+{
 }
 
 void

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Everything the build, the tests and the benchmark need, from Debian 12's archive.
+# Everything the build, the tests and the benchmark need, from Debian 12's archive
+# (the allocators: the opt-in drop-ins' test and the bench's allocator axis).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
@@ -7,6 +8,7 @@ packages=(
   build-essential autoconf automake libtool bison flex python3
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man
+  libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,7 +5,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev pkg-config
+  syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev libjson-c-dev pkg-config
   build-essential autoconf automake libtool bison flex python3
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap

@@ -161,3 +161,54 @@ def test_several_connections_and_internal_keep_each_connection_in_order(daemon_f
     assert report.lines == total * senders and len(report.last) == senders, report
     with open(outs["out"], "rb") as f:
         assert any(b"connection accepted" in line for line in f), "internal() messages passed too"
+
+
+# the path after parallelize() made expensive, so that the workers fall behind and the stage fills
+SLOW_PATH = "rewrite { %s };" % " ".join(
+    'set("$(sha1 $MSG)$(sha1 $PROGRAM $MSG)" value("slow%d"));' % i for i in range(4))
+
+
+def received(d):
+    return d.counter("src.tcp", "processed", id_prefix="s_net#")
+
+
+def test_ten_reloads_mid_stream_keep_exactly_once_and_the_global_order(daemon_factory, tmp_path):
+    total = 500_000
+    reloads = 10
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(tcp_config(port, out, "parallelize(workers(4));" + JSON_PARSE + "in-order();")).start(
+        wait_for_port=port)
+    sender = Sender(port, syslog_chunks(total, hosts=HOSTS)).start()
+    for i in range(1, reloads + 1):
+        wait_for(lambda: received(d) >= total * i // (reloads + 1), timeout=300, daemon=d, what="reload point")
+        d.reload_ok()
+    sender.join(timeout=300)
+    assert wait_for_lines(out, total, timeout=300, daemon=d) == total, d.output()[-3000:]
+    assert d.output().count("Configuration reload finished") == reloads
+    report, out_of_order = global_order(out, total)
+    print("reloads:", report, out_of_order)
+    report.assert_exactly_once_in_order()
+    assert out_of_order == 0
+    assert "still waiting at shutdown" not in d.output()
+
+
+def test_sigterm_with_messages_waiting_delivers_them_once_in_order(daemon_factory, tmp_path):
+    total = 300_000
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(tcp_config(port, out, "parallelize(workers(4));" + SLOW_PATH + "in-order();",
+                                  iw_size=total + 10_000)).start(wait_for_port=port)
+    sender = Sender(port, syslog_chunks(total, hosts=HOSTS)).start()
+    wait_for(lambda: d.parallelize_counters("parallelized_queued_events").get("total", 0) > 1000
+             and received(d) > total // 10, timeout=120, interval=0.01, daemon=d, what="a backlog in the workers")
+    read_before = received(d)
+    assert d.stop() == 0
+    assert sender.done.wait(60)
+    sender.close()
+    report, out_of_order = global_order(out, total)
+    print("sigterm: %d read before; %s" % (read_before, report))
+    assert report.delivered >= read_before, "messages read before SIGTERM were lost"
+    assert report.prefix_length() == report.delivered
+    assert report.duplicates == 0 and out_of_order == 0
+    assert "still waiting at shutdown" not in d.output()

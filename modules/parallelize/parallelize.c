@@ -72,6 +72,14 @@ _end_of_batch(void)
   main_loop_worker_run_gc();
 }
 
+static void
+_update_order_gauges(Parallelize *self)
+{
+  atomic_gssize_set(&self->stats.in_order_waiting, (gssize) pd_reorder_waiting(self->stage));
+  atomic_gssize_set(&self->stats.in_order_max_waiting, (gssize) pd_reorder_max_waiting(self->stage));
+  atomic_gssize_set(&self->stats.in_order_head_wait_max_us, (gssize) pd_reorder_longest_head_wait_us(self->stage));
+}
+
 /* ordered: the worker forwards each message inside its order context
  * (in-order() holds it under its ticket), then reports the tickets done, a
  * chunk at a time, once their messages went as far as they go synchronously */
@@ -104,7 +112,10 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       msg_set_context(NULL);
       /* released messages go out on this thread: before the end of the batch moves them on */
       if (tickets)
-        pd_reorder_done(self->stage, tickets + start, end - start);
+        {
+          pd_reorder_done(self->stage, tickets + start, end - start);
+          _update_order_gauges(self);
+        }
       if (end < count)
         _end_of_batch();
     }
@@ -137,6 +148,7 @@ _deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
   log_pipe_forward_msg(&self->super, msg, &path_options);
   parallelize_order_context_leave(outer);
   pd_reorder_done(self->stage, &ticket, 1);
+  _update_order_gauges(self);
 }
 
 static void
@@ -396,6 +408,7 @@ parallelize_enable_ordering(LogPipe *s)
   self->ordered = TRUE;
   if (self->dispatcher)
     _create_dispatcher(self);
+  parallelize_stats_register_order(&self->stats);
 }
 
 /* Nothing should be held by now: the workers drained, and later deliveries
@@ -460,6 +473,8 @@ parallelize_init(LogPipe *s)
   _create_dispatcher(self);
 
   parallelize_stats_register(&self->stats, self->location, self->worker_count);
+  if (self->ordered)
+    parallelize_stats_register_order(&self->stats);
   GlobalConfig *cfg = log_pipe_get_config(s);
   if (cfg->preprocess_config)
     parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);

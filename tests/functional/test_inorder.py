@@ -201,14 +201,28 @@ def test_sigterm_with_messages_waiting_delivers_them_once_in_order(daemon_factor
                                   iw_size=total + 10_000)).start(wait_for_port=port)
     sender = Sender(port, syslog_chunks(total, hosts=HOSTS)).start()
     wait_for(lambda: d.parallelize_counters("parallelized_queued_events").get("total", 0) > 1000
-             and received(d) > total // 10, timeout=120, interval=0.01, daemon=d, what="a backlog in the workers")
+             and d.parallelize_counters("in_order_waiting_events").get("total", 0) > 0
+             and received(d) > total // 10, timeout=120, interval=0.01, daemon=d,
+             what="a backlog in the workers and messages waiting in in-order()")
     read_before = received(d)
+    waiting = d.parallelize_counters("in_order_waiting_events")["total"]
+    most = d.parallelize_counters("in_order_max_waiting_events")["total"]
+    head_wait = d.parallelize_counters("in_order_head_wait_max_us")["total"]
     assert d.stop() == 0
     assert sender.done.wait(60)
     sender.close()
     report, out_of_order = global_order(out, total)
-    print("sigterm: %d read before; %s" % (read_before, report))
+    print("sigterm: %d read before, %d waiting in in-order() (at most %d, head waited up to %dus); %s"
+          % (read_before, waiting, most, head_wait, report))
+    assert 0 < waiting <= most and head_wait > 0
     assert report.delivered >= read_before, "messages read before SIGTERM were lost"
     assert report.prefix_length() == report.delivered
     assert report.duplicates == 0 and out_of_order == 0
     assert "still waiting at shutdown" not in d.output()
+
+
+def test_without_parallelize_in_order_warns_and_passes_messages(daemon_factory, tmp_path):
+    total = 10_000
+    outs, d = run_stream(daemon_factory, tmp_path, "alone", simple("parser { in-order(); };"), total)
+    assert "in-order(): no parallelize() before it" in d.output()
+    check_sequences(outs["out"], total).assert_exactly_once_in_order()

@@ -20,6 +20,11 @@ Settings come from the environment (make bench passes them on):
   BENCH_LATENCY_MESSAGES messages of the 100 msg/s latency runs (default 1000; 0 skips)
   BENCH_LATENCY_RATE     messages per second of the latency runs (default 100)
   BENCH_BATCH_SIZE       batch-size() of every parallelize() (default: the module's default)
+  BENCH_ALLOCATORS       comma-separated malloc implementations, each run with LD_PRELOAD
+                         (default %(allocators)s; glibc is the stock one, always
+                         run; NAME=/path/lib.so adds another; missing ones are skipped)
+  BENCH_ALLOCATOR_WORKLOADS  workloads that get the allocator axis (default %(allocator_workloads)s):
+                         each allocator other than glibc runs seq and workers(max) there
 """
 import argparse
 import json
@@ -59,6 +64,16 @@ WORKLOADS = {
                              "cheap with syslog-ng's default source window"),
 }
 DEFAULT_WORKLOADS = "cheap,heavy,keyed,heavy-default-window"
+
+# malloc implementations from Debian's archive: name -> (package, soname); run with LD_PRELOAD
+ALLOCATORS = {
+    "jemalloc": ("libjemalloc2", "libjemalloc.so.2"),
+    "mimalloc": ("libmimalloc2.0", "libmimalloc.so.2"),
+    "tcmalloc": ("libtcmalloc-minimal4", "libtcmalloc_minimal.so.4"),
+}
+DEFAULT_ALLOCATORS = "glibc,jemalloc,mimalloc,tcmalloc"
+DEFAULT_ALLOCATOR_WORKLOADS = "cheap,heavy,keyed"
+STOCK = "glibc"
 
 ID_RE = re.compile(rb"id-host(\d+)-(\d+)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -120,6 +135,44 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def allocator_path(name):
+    """The shared object of an allocator from Debian's archive, or None if its package is not installed."""
+    import sysconfig
+    soname = ALLOCATORS[name][1]
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for d in ("/usr/lib/" + multiarch, "/usr/lib64", "/usr/lib"):
+        path = os.path.join(d, soname)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def parse_allocators(spec):
+    """[(name, path or None for glibc)] from BENCH_ALLOCATORS; glibc first, always."""
+    result = [(STOCK, None)]
+    for item in [x.strip() for x in spec.split(",") if x.strip()]:
+        name, _, path = item.partition("=")
+        if name == STOCK or any(name == n for n, _ in result):
+            continue
+        if not path:
+            if name not in ALLOCATORS:
+                sys.exit("unknown allocator %r (known: %s, %s; or NAME=/path/lib.so)"
+                         % (name, STOCK, ", ".join(ALLOCATORS)))
+            path = allocator_path(name)
+            if not path:
+                log("allocator %s skipped: its package %s is not installed" % (name, ALLOCATORS[name][0]))
+                continue
+        elif not os.path.exists(path):
+            sys.exit("allocator %s: %s does not exist" % (name, path))
+        result.append((name, path))
+    return result
+
+
+def mapped_objects(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return {line.split()[-1] for line in f if "/" in line}
+
+
 class Daemon:
     def __init__(self, rundir, config_text, module_dir):
         self.rundir = rundir
@@ -132,13 +185,17 @@ class Daemon:
         self.module_path = module_dir + ":" + STOCK_MODULE_DIR
         self.proc = None
 
-    def start(self, port, wrapper=()):
+    def start(self, port, wrapper=(), preload=None):
+        # the stock allocator: no LD_PRELOAD at all, whatever the caller's environment holds
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        if preload:
+            env["LD_PRELOAD"] = preload
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
                 list(wrapper) + [SYSLOG_NG, "-F", "-e", "--no-caps", "-f", self.config, "--module-path", self.module_path,
                                  "-c", self.control, "-R", os.path.join(self.rundir, "syslog-ng.persist"),
                                  "-p", os.path.join(self.rundir, "syslog-ng.pid")],
-                stdout=err, stderr=subprocess.STDOUT)
+                stdout=err, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -231,23 +288,36 @@ def check_exactly_once(path, count):
     return True, in_order, "ok"
 
 
-def one_run(args, workload, workers, count, run_index):
+def config_label(workers):
+    return "seq" if workers is None else "w%d" % workers
+
+
+def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
     conf, kind, source_opts, key, _, _ = WORKLOADS[workload]
     load = load_file(args.srcdir, args.outdir, kind, count)
     label = config_label(workers)
-    rundir = os.path.join(args.outdir, "runs", "%s-%s-%d" % (workload, label, run_index))
+    alloc_name, alloc_path = allocator
+    rundir = os.path.join(args.outdir, "runs", "%s-%s-%s-%d" % (workload, alloc_name, label, run_index))
     out = os.path.join(rundir, "out.log")
     port = free_port()
     daemon = Daemon(rundir, render_config(args.srcdir, conf, port, out, source_opts,
                                           parallelize_statement(workers, key, args.max_workers)), args.module_dir)
     if os.path.exists(out):
         os.unlink(out)
-    daemon.start(port)
+    daemon.start(port, preload=alloc_path)
     sender = perf = None
     try:
         pid = daemon.proc.pid
+        # the preload took: the allocator is mapped (and no other one is, for glibc)
+        maps = mapped_objects(pid)
+        if alloc_path and os.path.realpath(alloc_path) not in maps:
+            raise RuntimeError("%s: %s is not mapped into syslog-ng" % (alloc_name, alloc_path))
+        foreign = [m for m in maps if any(ALLOCATORS[a][1].split(".so")[0] in m for a in ALLOCATORS
+                                          if a != alloc_name)]
+        if foreign:
+            raise RuntimeError("%s run, but %s mapped into syslog-ng" % (alloc_name, foreign))
         if args.perf:
-            perf_data = os.path.join(args.outdir, "perf-%s-%s.data" % (workload, label))
+            perf_data = os.path.join(args.outdir, "perf-%s-%s-%s.data" % (workload, alloc_name, label))
             perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid),
                                      "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
@@ -288,30 +358,36 @@ def one_run(args, workload, workers, count, run_index):
         raise RuntimeError("%s %s run %d: exactly-once check failed: %s" % (workload, label, run_index, why))
     os.unlink(out)
     elapsed = t1 - t0
-    return dict(workload=workload, config=label,
+    return dict(workload=workload, allocator=alloc_name, config=label,
                 workers=args.max_workers if workers == BUILTIN else workers or 0, run=run_index, messages=count,
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
 
 
-def summarize(results, workloads, labels):
+def summarize(results, workloads, labels, allocators):
+    """One row per (workload, allocator, config).  speedup: the median over rounds of the run's msg/s over
+    the stock (glibc) sequential run of the same round, so that drift in the machine's load between
+    rounds cancels out."""
     rows = []
     for workload in workloads:
-        seq = [r["rate"] for r in results if r["workload"] == workload and r["config"] == "seq"]
-        seq_median = statistics.median(seq) if seq else None
-        for label in labels:
-            rs = [r for r in results if r["workload"] == workload and r["config"] == label]
-            if not rs:
-                continue
-            rates = [r["rate"] for r in rs]
-            med = statistics.median(rates)
-            rows.append(dict(workload=workload, config=label, workers=rs[0]["workers"], runs=len(rs),
-                             median=med, min=min(rates), max=max(rates),
-                             spread=(max(rates) - min(rates)) / med * 100,
-                             speedup=med / seq_median if seq_median else float("nan"),
-                             cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
-                             hwm=max(r["vm_hwm_mib"] for r in rs),
-                             in_order=all(r["in_order"] for r in rs)))
+        stock_seq = {r["run"]: r["rate"] for r in results
+                     if r["workload"] == workload and r["allocator"] == STOCK and r["config"] == "seq"}
+        for alloc in allocators:
+            for label in labels:
+                rs = [r for r in results if r["workload"] == workload and r["allocator"] == alloc
+                      and r["config"] == label]
+                if not rs:
+                    continue
+                rates = [r["rate"] for r in rs]
+                med = statistics.median(rates)
+                ratios = [r["rate"] / stock_seq[r["run"]] for r in rs if r["run"] in stock_seq]
+                rows.append(dict(workload=workload, allocator=alloc, config=label, workers=rs[0]["workers"],
+                                 runs=len(rs), median=med, min=min(rates), max=max(rates),
+                                 spread=(max(rates) - min(rates)) / med * 100,
+                                 speedup=statistics.median(ratios) if ratios else float("nan"),
+                                 cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
+                                 hwm=max(r["vm_hwm_mib"] for r in rs),
+                                 in_order=all(r["in_order"] for r in rs)))
     return rows
 
 
@@ -370,30 +446,66 @@ def latency_run(args, workers, count, rate):
                 p99=percentile(delays, 99), max=max(delays), zero=sum(1 for d in delays if d == 0))
 
 
-def write_chart(outdir, rows, workloads, labels):
+def write_chart(outdir, rows, workloads, labels, allocators):
+    """throughput.png: msg/s against workers with the stock allocator (left) and, when other allocators ran,
+    the speedup over the stock sequential run per allocator (right)."""
+    stock = [r for r in rows if r["allocator"] == STOCK]
     data = os.path.join(outdir, "throughput.dat")
     with open(data, "w") as f:
         f.write("# x label " + " ".join("%s_med %s_min %s_max" % (w, w, w) for w in workloads) + "\n")
         for i, label in enumerate(labels):
             cols = []
             for w in workloads:
-                r = next((r for r in rows if r["workload"] == w and r["config"] == label), None)
+                r = next((r for r in stock if r["workload"] == w and r["config"] == label), None)
                 cols += ["%.1f %.1f %.1f" % (r["median"], r["min"], r["max"]) if r else "NaN NaN NaN"]
             f.write("%d %s %s\n" % (i, label, " ".join(cols)))
     png = os.path.join(outdir, "throughput.png")
     plots = ", ".join("'%s' using 1:%d:%d:%d:xtic(2) with yerrorlines lw 2 title '%s'"
                       % (data, 3 + 3 * i, 4 + 3 * i, 5 + 3 * i, w) for i, w in enumerate(workloads))
-    script = """set terminal pngcairo size 900,560 noenhanced
+    # the allocator panel: one cluster per allocator, one bar per workload and configuration
+    series = [(w, c) for w in workloads for c in labels
+              if any(r["workload"] == w and r["config"] == c and r["allocator"] != STOCK for r in rows)]
+    multi = len(allocators) > 1 and series
+    script = """set terminal pngcairo size %d,560 noenhanced
 set output '%s'
-set title 'syslog-ng 3.38 parallelize(): throughput against workers (median, min..max)'
+""" % (1600 if multi else 900, png)
+    if multi:
+        alloc_data = os.path.join(outdir, "allocators.dat")
+        with open(alloc_data, "w") as f:
+            f.write("# allocator " + " ".join("%s_%s" % s for s in series) + "\n")
+            for a in allocators:
+                vals = []
+                for w, c in series:
+                    r = next((r for r in rows if r["workload"] == w and r["config"] == c and r["allocator"] == a),
+                             None)
+                    vals.append("%.3f" % r["speedup"] if r else "NaN")
+                f.write("%s %s\n" % (a, " ".join(vals)))
+        script += "set multiplot layout 1,2\n"
+    script += """set title 'syslog-ng 3.38 parallelize(): throughput against workers, glibc malloc (median, min..max)'
 set xlabel 'configuration (seq = without parallelize())'
 set ylabel 'messages per second'
 set logscale y
 set grid
-set key outside right
+set key outside bottom center horizontal
 set xrange [-0.3:%f]
 plot %s
-""" % (png, len(labels) - 0.7, plots)
+""" % (len(labels) - 0.7, plots)
+    if multi:
+        bars = ", ".join("'%s' using %d:xtic(1) title '%s %s'" % (alloc_data, 2 + i, w, c)
+                         for i, (w, c) in enumerate(series))
+        script += """unset logscale y
+unset xrange
+set title 'malloc implementations (LD_PRELOAD): speedup over glibc sequential, same round'
+set xlabel 'allocator'
+set ylabel 'speedup (x glibc seq)'
+set yrange [0:*]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside bottom center horizontal
+plot %s
+unset multiplot
+""" % bars
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
@@ -403,7 +515,8 @@ plot %s
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__ % dict(workloads=", ".join(WORKLOADS)),
+    parser = argparse.ArgumentParser(description=__doc__ % dict(workloads=", ".join(WORKLOADS), allocators=DEFAULT_ALLOCATORS,
+                                                                allocator_workloads=DEFAULT_ALLOCATOR_WORKLOADS),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--srcdir", required=True)
     parser.add_argument("--module-dir", required=True, help="the .libs folder holding libparallelize.so")
@@ -430,27 +543,40 @@ def main():
     latency_messages = int(os.environ.get("BENCH_LATENCY_MESSAGES", "1000"))
     latency_rate = float(os.environ.get("BENCH_LATENCY_RATE", "100"))
 
+    allocators = parse_allocators(os.environ.get("BENCH_ALLOCATORS", DEFAULT_ALLOCATORS))
+    allocator_workloads = [w for w in os.environ.get("BENCH_ALLOCATOR_WORKLOADS", DEFAULT_ALLOCATOR_WORKLOADS)
+                           .split(",") if w]
+
     info = machine_info()
+    info["allocators"] = {name: path for name, path in allocators}
     log("machine: %(nproc)d CPUs (%(cpu)s), kernel %(kernel)s, %(syslog_ng)s, load %(loadavg)s" % info)
     args.max_workers = max_workers
     configs = [None] + list(range(1, max_workers + 1)) + ([BUILTIN] if HOST.v4 else [])
+    log("allocators: %s" % ", ".join("%s (%s)" % (n, p or "stock") for n, p in allocators))
     if args.configs:
         wanted = args.configs.split(",")
         configs = [c for c in configs if config_label(c) in wanted]
     labels = [config_label(c) for c in configs]
+    # other allocators: sequential and the most workers (the stock sequential run is the baseline)
+    alloc_configs = [c for c in (None, max_workers) if c in configs]
     results = []
     started = time.monotonic()
     for workload in workloads:
         count = messages or WORKLOADS[workload][4]
-        log("== %s: %s; %d messages, %d runs of %s" % (workload, WORKLOADS[workload][5], count, runs, labels))
+        runs_of_round = [(allocators[0], c) for c in configs]
+        if workload in allocator_workloads:
+            runs_of_round += [(a, c) for a in allocators[1:] for c in alloc_configs]
+        log("== %s: %s; %d messages, %d runs of %s" % (
+            workload, WORKLOADS[workload][5], count, runs,
+            ["%s%s" % ("" if a[0] == STOCK else a[0] + " ", config_label(c)) for a, c in runs_of_round]))
         for run in range(runs):
             # rotate the order each round so that drift in the machine's load hits every configuration alike
-            order = configs[run % len(configs):] + configs[:run % len(configs)]
-            for workers in order:
-                r = one_run(args, workload, workers, count, run)
+            k = run % len(runs_of_round)
+            for allocator, workers in runs_of_round[k:] + runs_of_round[:k]:
+                r = one_run(args, workload, workers, count, run, allocator)
                 results.append(r)
-                log("  %-20s %-4s run %d: %9.0f msg/s  %6.2f CPU s/M msgs  VmHWM %6.1f MiB%s"
-                    % (workload, r["config"], run, r["rate"], r["cpu_s_per_m"], r["vm_hwm_mib"],
+                log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  VmHWM %6.1f MiB%s"
+                    % (workload, r["allocator"], r["config"], run, r["rate"], r["cpu_s_per_m"], r["vm_hwm_mib"],
                        "" if r["in_order"] else "  (per-host order not kept)"))
 
     latency = []
@@ -465,25 +591,29 @@ def main():
 
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     info["bench_seconds"] = time.monotonic() - started
-    rows = summarize(results, workloads, labels)
-    write_report(args.outdir, info, rows, results, latency, runs, workloads, labels)
+    alloc_names = [n for n, _ in allocators]
+    rows = summarize(results, workloads, labels, alloc_names)
+    write_report(args.outdir, info, rows, results, latency, runs, workloads, labels, alloc_names)
 
 
-def write_report(outdir, info, rows, results, latency, runs, workloads, labels):
+def write_report(outdir, info, rows, results, latency, runs, workloads, labels, allocators):
     md = ["# parallelize() benchmark", "",
           "Machine: %d online CPUs, %s; kernel %s; %s. Load average %s at the start, %s at the end; "
           "%.0f s in all." % (info["online"], info["cpu"], info["kernel"], info["syslog_ng"],
                               " ".join(info["loadavg"]), " ".join(info["loadavg_end"]), info["bench_seconds"]),
           "",
-          "%d runs per configuration, interleaved round by round; every run checked: every message exactly once."
-          % runs, "",
-          "| workload | config | msg/s median | min | max | spread | speedup vs seq | CPU s / M msgs | peak RSS MiB "
-          "| per-host order |",
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+          "%d runs per configuration, interleaved round by round; every run checked: every message exactly once. "
+          "Allocators (LD_PRELOAD; glibc is the stock malloc): %s. Speedup: the median over rounds of the "
+          "run's msg/s over the stock (glibc) sequential run of the same round. CPU: utime+stime of the daemon "
+          "per message." % (runs, ", ".join("%s (%s)" % (n, info["allocators"][n] or "no preload")
+                                            for n in allocators)), "",
+          "| workload | allocator | config | msg/s median | min | max | spread | speedup vs glibc seq "
+          "| CPU µs / msg | peak RSS MiB | per-host order |",
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        md.append("| %s | %s | %.0f | %.0f | %.0f | %.0f%% | %.2f× | %.2f | %.1f | %s |" % (
-            r["workload"], r["config"], r["median"], r["min"], r["max"], r["spread"], r["speedup"], r["cpu"],
-            r["hwm"], "kept" if r["in_order"] else "not kept"))
+        md.append("| %s | %s | %s | %.0f | %.0f | %.0f | %.0f%% | %.2f× | %.2f | %.1f | %s |" % (
+            r["workload"], r["allocator"], r["config"], r["median"], r["min"], r["max"], r["spread"], r["speedup"],
+            r["cpu"], r["hwm"], "kept" if r["in_order"] else "not kept"))
     md += ["", "Workloads:", ""]
     for w in workloads:
         md.append("- **%s**: %s (bench/%s)" % (w, WORKLOADS[w][5], WORKLOADS[w][0]))
@@ -497,7 +627,7 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels):
         if len(latency) == 2:
             md += ["", "Added by parallelize(): p50 %+.1f µs, p99 %+.1f µs." % (
                 latency[1]["p50"] - latency[0]["p50"], latency[1]["p99"] - latency[0]["p99"])]
-    png = write_chart(outdir, rows, workloads, labels)
+    png = write_chart(outdir, rows, workloads, labels, allocators)
     if png:
         md += ["", "![throughput](throughput.png)"]
     with open(os.path.join(outdir, "results.md"), "w") as f:

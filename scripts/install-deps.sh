@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Everything the build, the tests and the benchmark need, from Debian 12's archive.
+# Everything the build, the tests and the benchmark need, from Debian 12's archive
+# (the allocators: the opt-in drop-ins' test and the bench's allocator axis).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
@@ -8,6 +9,7 @@ packages=(
   build-essential autoconf automake libtool bison flex python3
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
+  libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 )
 # the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
 if [ "$(dpkg --print-architecture)" = amd64 ]; then

@@ -109,6 +109,20 @@ else
   summary; exit 1
 fi
 
+# 3b. the opt-in allocator drop-ins are installed, point at Debian's libraries, and are not enabled
+dropins=/usr/share/$package/allocator
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+if grep -qx "Environment=LD_PRELOAD=/usr/lib/$multiarch/libmimalloc.so.2" "$dropins/mimalloc.conf" 2>/dev/null &&
+   grep -qx "Environment=LD_PRELOAD=/usr/lib/$multiarch/libjemalloc.so.2" "$dropins/jemalloc.conf" 2>/dev/null &&
+   grep -q "ln -sf $dropins/mimalloc.conf " "$dropins/mimalloc.conf" &&
+   ! dpkg -L "$package" | grep -q '^/etc/systemd' &&
+   dpkg-query -W -f='${Suggests}' "$package" | grep -q libmimalloc2.0; then
+  pass "allocator drop-ins in $dropins (not enabled; Suggests: $(dpkg-query -W -f='${Suggests}' "$package"))"
+else
+  ls -l "$dropins" 2>&1; dpkg -L "$package" | grep '^/etc' 
+  fail "allocator drop-ins"
+fi
+
 # 4. the stock daemon lists the module, with its description
 registry=$("$syslog_ng" --module-registry 2>&1)
 if grep -A 5 '^Module: parallelize$' <<<"$registry" | grep -q 'spreads a log path over worker threads'; then
@@ -194,7 +208,7 @@ if stop_daemon; then pass "daemon stopped cleanly on SIGTERM"; else fail "daemon
 if apt-get purge -y -qq "$package" >"$work/apt.log" 2>&1; then
   installed_by_us=no
   left=$(ls -d "$moduledir"/libparallelize* /usr/share/man/man7/syslog-ng-parallelize* \
-              "/usr/share/doc/$package" "/usr/share/lintian/overrides/$package" 2>/dev/null)
+              "/usr/share/doc/$package" "/usr/share/lintian/overrides/$package" "/usr/share/$package" 2>/dev/null)
   if [ -z "$left" ] && ! dpkg-query -W "$package" >/dev/null 2>&1; then
     pass "purge leaves nothing behind"
   else

@@ -1,0 +1,100 @@
+"""The shipped opt-in allocator drop-ins (allocator/*.conf, installed into
+/usr/share/syslog-ng-mod-parallelize/allocator/): the stock daemon started with the
+environment a drop-in sets maps that allocator, loads the module and delivers a keyed
+stream through workers(2) exactly once and in per-key order; without it, the allocator
+is not mapped."""
+import os
+import shlex
+
+import pytest
+
+import syslogng
+from syslogng import Sender, check_sequences, free_port, syslog_chunks, wait_for_lines
+
+MESSAGES = 200_000
+HOSTS = 20
+# drop-in -> the Debian package that ships its library
+DROP_INS = {"mimalloc": "libmimalloc2.0", "jemalloc": "libjemalloc2"}
+
+
+def builddir():
+    default = os.path.join(syslogng.module_dir(), "..", "..", "..")
+    return os.path.abspath(os.environ.get("PARALLELIZE_BUILDDIR", default))
+
+
+def drop_in_environment(path):
+    """{NAME: value} of the Environment= lines of the [Service] section, as systemd reads them."""
+    env, section = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line
+                continue
+            key, _, value = line.partition("=")
+            if section == "[Service]" and key.strip() == "Environment":
+                for assignment in shlex.split(value):
+                    name, _, val = assignment.partition("=")
+                    env[name] = val
+    return env
+
+
+def config(port, out):
+    return """@version: 3.38
+options { stats-level(1); };
+log {
+  source { tcp(ip(127.0.0.1) port(%d) keep-hostname(yes) log-iw-size(100000) max-connections(10)
+               log-fetch-limit(1000)); };
+  parallelize(workers(2) partition-key("$HOST"));
+  # the worker grows the message the source thread allocated; the writer frees it
+  rewrite { set("$MSG worker-grown-$(length $MSG)" value("GROWN")); };
+  destination { file("%s" template("$MSG ${GROWN}\\n")); };
+  flags(flow-control);
+};
+""" % (port, out)
+
+
+def mapped(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return {line.split()[-1] for line in f if "/" in line}
+
+
+def run_stream(daemon_factory, tmp_path, env):
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    wrapper = ["env", "-u", "LD_PRELOAD"] + ["%s=%s" % kv for kv in sorted(env.items())]
+    d = daemon_factory(config(port, out), wrapper=wrapper).start(wait_for_port=port)
+    maps = mapped(d.pid())
+    sender = Sender(port, syslog_chunks(MESSAGES, hosts=HOSTS)).start()
+    sender.join(timeout=300)
+    assert wait_for_lines(out, MESSAGES, timeout=300, daemon=d) == MESSAGES, d.output()[-3000:]
+    check_sequences(out, MESSAGES).assert_exactly_once_in_order()
+    # the module did it: every message went through the workers
+    assert d.parallelize_counters("parallelized_processed_events_total")["total"] == MESSAGES
+    assert d.stop() == 0, d.output()[-3000:]
+    return maps, d.output()
+
+
+@pytest.mark.parametrize("name", sorted(DROP_INS))
+def test_shipped_drop_in_preloads_the_allocator_and_delivers(name, daemon_factory, tmp_path):
+    path = os.path.join(builddir(), "allocator", name + ".conf")
+    assert os.path.exists(path), "drop-in not built: %s" % path
+    env = drop_in_environment(path)
+    assert set(env) == {"LD_PRELOAD"}, env
+    library = env["LD_PRELOAD"]
+    assert os.path.isabs(library), library
+    if not os.path.exists(library):
+        pytest.skip("%s not installed (%s missing): apt-get install %s" % (DROP_INS[name], library, DROP_INS[name]))
+
+    maps, output = run_stream(daemon_factory, tmp_path, env)
+    assert os.path.realpath(library) in maps, sorted(maps)
+    assert any(m.endswith("/libparallelize.so") for m in maps), sorted(maps)
+    assert "cannot be preloaded" not in output, output
+
+
+def test_without_the_drop_in_no_allocator_is_mapped(daemon_factory, tmp_path):
+    maps, _ = run_stream(daemon_factory, tmp_path, {})
+    for name in DROP_INS:
+        assert not any("lib%s" % name in m for m in maps), sorted(maps)

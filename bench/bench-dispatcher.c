@@ -37,7 +37,7 @@ static atomic_int producer_done;
 static size_t consumed_by_consume;
 
 static void
-_consume(void *user_data, unsigned worker, void *const *items, size_t count)
+_consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   (void) user_data;
   (void) worker;
@@ -53,7 +53,7 @@ _wake(void *user_data, unsigned worker)
 }
 
 static void
-_deliver_inline(void *user_data, unsigned worker, void *item)
+_deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
 {
   (void) user_data;
   (void) worker;

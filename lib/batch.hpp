@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace parallelize {
 
@@ -24,45 +25,67 @@ private:
   std::atomic<Batch *> head_{nullptr};
 };
 
+// Items follow the header; with tickets (an ordered dispatcher), a ticket per
+// item follows the items, in the same block.
 struct Batch
 {
   Batch *next;
   BatchReturnStack *owner; // nullptr: freed after use
   std::uint32_t count;
   std::uint32_t capacity;
+  bool ticketed;
 
   void **items() { return reinterpret_cast<void **>(this + 1); }
   void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
+  // nullptr without tickets
+  std::uint64_t *tickets() { return ticketed ? tickets_at(this, capacity) : nullptr; }
   bool full() const { return count == capacity; }
 
   // Out of memory aborts, as syslog-ng's g_malloc() does: delivering the item
   // some other way would overtake the items of its key already queued.
-  static Batch *allocate(std::uint32_t capacity, BatchReturnStack *owner)
+  static Batch *allocate(std::uint32_t capacity, BatchReturnStack *owner, bool ticketed = false)
   {
-    auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity)));
+    auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity, ticketed)));
     if (!batch)
       std::abort();
-    *batch = Batch{nullptr, owner, 0, capacity};
+    *batch = Batch{nullptr, owner, 0, capacity, ticketed};
     return batch;
   }
 
   static Batch *grow(Batch *batch, std::uint32_t capacity)
   {
-    auto *bigger = static_cast<Batch *>(std::realloc(batch, bytes(capacity)));
+    const std::uint32_t old_capacity = batch->capacity;
+    auto *bigger = static_cast<Batch *>(std::realloc(batch, bytes(capacity, batch->ticketed)));
     if (!bigger)
       std::abort();
     bigger->capacity = capacity;
+    // the tickets sit after the items: move them to where the larger item array ends
+    if (bigger->ticketed)
+      std::memmove(tickets_at(bigger, capacity), tickets_at(bigger, old_capacity), bigger->count * sizeof(std::uint64_t));
     return bigger;
   }
 
   // With a 32-bit size_t the byte count wraps from 2^30 items on (batch_size 0
   // lets a batch double until the flush): no such block can exist there, so
   // that is out of memory too, not a tiny block to write past.
-  static std::size_t bytes(std::uint32_t capacity)
+  static std::size_t bytes(std::uint32_t capacity, bool ticketed)
   {
-    if (capacity > (SIZE_MAX - sizeof(Batch)) / sizeof(void *))
+    const std::size_t per_item = sizeof(void *) + (ticketed ? sizeof(std::uint64_t) : 0);
+    if (capacity > (SIZE_MAX - sizeof(Batch) - sizeof(std::uint64_t)) / per_item)
       std::abort();
-    return sizeof(Batch) + capacity * sizeof(void *);
+    return tickets_offset(capacity) + (ticketed ? capacity * sizeof(std::uint64_t) : 0);
+  }
+
+  // 8-aligned, also where pointers are 4 bytes
+  static std::size_t tickets_offset(std::uint32_t capacity)
+  {
+    const std::size_t end = sizeof(Batch) + capacity * sizeof(void *);
+    return (end + alignof(std::uint64_t) - 1) & ~(alignof(std::uint64_t) - 1);
+  }
+
+  static std::uint64_t *tickets_at(Batch *batch, std::uint32_t capacity)
+  {
+    return reinterpret_cast<std::uint64_t *>(reinterpret_cast<char *>(batch) + tickets_offset(capacity));
   }
 
   // after its items were consumed: back to its producer, or freed

@@ -78,6 +78,7 @@ public:
         high_water_(options.max_queued),
         low_water_(options.max_queued / 2),
         hard_water_(static_cast<std::int64_t>(options.max_queued) * hard_water_factor),
+        ordered_(options.ordered != 0),
         callbacks_(callbacks),
         user_data_(user_data),
         worker_slots_(new WorkerSlot[options.workers]),
@@ -138,13 +139,14 @@ public:
     if (producer >= producers_)
       return hand_off(worker, item);
 
+    const std::uint64_t ticket = take_ticket();
     ProducerSlot &slot = producer_slots_[producer];
     Batch *batch = slot.open[worker];
     if (!batch)
       {
         WorkerGate &gate = worker_slots_[worker].gate;
         if (!gate.enter())
-          return deliver_closed(worker, item);
+          return deliver_closed(worker, item, ticket);
         batch = take_spare(slot);
         slot.open[worker] = batch;
         if (!slot.is_touched[worker])
@@ -158,6 +160,8 @@ public:
         slot.open[worker] = batch = Batch::grow(batch, std::min<std::uint64_t>(batch_limit_, batch->capacity * 2ULL));
       }
 
+    if (ordered_)
+      batch->tickets()[batch->count] = ticket;
     batch->items()[batch->count++] = item;
     if (batch->count == batch_limit_)
       {
@@ -203,10 +207,13 @@ public:
 
   void hand_off(unsigned worker, void *item)
   {
+    const std::uint64_t ticket = take_ticket();
     WorkerGate &gate = worker_slots_[worker].gate;
     if (!gate.enter())
-      return deliver_closed(worker, item);
-    Batch *batch = Batch::allocate(1, nullptr);
+      return deliver_closed(worker, item, ticket);
+    Batch *batch = Batch::allocate(1, nullptr, ordered_);
+    if (ordered_)
+      batch->tickets()[0] = ticket;
     batch->items()[0] = item;
     batch->count = 1;
     publish(worker, batch);
@@ -224,7 +231,7 @@ public:
           {
             Batch *next = batch->next;
             const std::uint32_t count = batch->count;
-            callbacks_.consume(user_data_, worker, batch->items(), count);
+            callbacks_.consume(user_data_, worker, batch->items(), batch->tickets(), count);
             consumed += count;
             Batch::release(batch);
             consumed_from_queue(worker, count);
@@ -275,7 +282,7 @@ private:
         batch->next = nullptr;
         return batch;
       }
-    return Batch::allocate(std::min(batch_limit_, first_batch_capacity), &slot.returned);
+    return Batch::allocate(std::min(batch_limit_, first_batch_capacity), &slot.returned, ordered_);
   }
 
   // the caller entered the worker's gate; this leaves it
@@ -352,11 +359,15 @@ private:
 
   // not started yet, or gone (and drained: see close()); serialised so that
   // inline deliveries to one worker keep their order too
-  void deliver_closed(unsigned worker, void *item)
+  void deliver_closed(unsigned worker, void *item, std::uint64_t ticket)
   {
     std::lock_guard<std::mutex> lock(worker_slots_[worker].closed_lock);
-    callbacks_.deliver_inline(user_data_, worker, item);
+    callbacks_.deliver_inline(user_data_, worker, item, ticket);
   }
+
+  // ordered: the arrival order over all producers; relaxed, as only the
+  // numbers matter (each producer's own items get increasing ones)
+  std::uint64_t take_ticket() { return ordered_ ? next_ticket_.fetch_add(1, std::memory_order_relaxed) : 0; }
 
   const unsigned workers_;
   const unsigned producers_;
@@ -364,6 +375,7 @@ private:
   const std::uint64_t high_water_; // 0: producers never wait
   const std::int64_t low_water_;
   const std::int64_t hard_water_;
+  const bool ordered_;
   const pd_callbacks callbacks_;
   void *const user_data_;
   std::unique_ptr<WorkerSlot[]> worker_slots_;
@@ -372,6 +384,7 @@ private:
   std::mutex room_lock_;
   std::condition_variable room_; // a worker fell to the low-water mark, or closed
   alignas(cache_line) std::atomic<unsigned> shared_next_worker_{0};
+  alignas(cache_line) std::atomic<std::uint64_t> next_ticket_{0};
 };
 
 } // namespace parallelize

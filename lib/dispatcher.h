@@ -20,6 +20,12 @@
  *     handing thread, after everything it had queued was consumed, so the
  *     order of each producer's items per worker is kept.
  *
+ * Ordered (pd_options.ordered): every item gets a ticket when it is added or
+ * handed over, a sequence number per dispatcher in the order items arrive
+ * (0, 1, 2 ...; one atomic increment per item), and consume and
+ * deliver_inline get the tickets with the items (see reorder.h, which
+ * restores that order).  Without ordering, tickets are NULL / 0.
+ *
  * No C++ exception crosses this interface.
  */
 #ifndef PARALLELIZE_DISPATCHER_H_INCLUDED
@@ -42,12 +48,13 @@ typedef struct pd_dispatcher pd_dispatcher;
 
 typedef struct pd_callbacks
 {
-  /* worker thread: a batch of items, in the order they were added */
-  void (*consume)(void *user_data, unsigned worker, void *const *items, size_t count);
+  /* worker thread: a batch of items, in the order they were added, and
+   * their tickets (NULL unless ordered) */
+  void (*consume)(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count);
   /* any thread: worker's queue went from empty to non-empty; wake it up */
   void (*wake)(void *user_data, unsigned worker);
-  /* handing thread: worker is closed, deliver this item yourself */
-  void (*deliver_inline)(void *user_data, unsigned worker, void *item);
+  /* handing thread: worker is closed, deliver this item yourself (ticket: 0 unless ordered) */
+  void (*deliver_inline)(void *user_data, unsigned worker, void *item, uint64_t ticket);
   /* handing thread, optional: count items were queued for worker */
   void (*queued)(void *user_data, unsigned worker, size_t count);
   /* batching producer's thread, optional: it ran ahead (see max_queued) and
@@ -67,6 +74,7 @@ typedef struct pd_options
    * down to half of it and none it fed is above four times it (or a worker
    * closes).  0: producers never wait. */
   unsigned max_queued;
+  int ordered; /* nonzero: every item gets a ticket (see above) */
 } pd_options;
 
 /* NULL if an option is out of range.  The engine aborts when memory runs out,

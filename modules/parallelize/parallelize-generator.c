@@ -140,3 +140,37 @@ parallelize_generator_register(PluginContext *context, const gchar *name)
   self->generate = _generate;
   cfg_lexer_register_generator_plugin(context, self);
 }
+
+static void
+_count_option(gpointer key, gpointer value, gpointer user_data)
+{
+  (*(gint *) user_data)++;
+}
+
+static gboolean
+_generate_in_order(CfgBlockGenerator *s, GlobalConfig *cfg, gpointer args, GString *result, const gchar *reference)
+{
+  gint given = 0;
+  if (args)
+    cfg_args_foreach(args, _count_option, &given);
+  if (given)
+    {
+      msg_error("in-order(): takes no options", evt_tag_str("location", reference));
+      return FALSE;
+    }
+  g_string_append(result, "parser { in-order(__parallelize_location(");
+  _append_quoted(result, reference);
+  g_string_append(result, ")); };");
+  return TRUE;
+}
+
+void
+in_order_generator_register(PluginContext *context)
+{
+  CfgBlockGenerator *self = g_new0(CfgBlockGenerator, 1);
+
+  cfg_block_generator_init_instance(self, LL_CONTEXT_LOG, "in-order");
+  self->suppress_backticks = TRUE;
+  self->generate = _generate_in_order;
+  cfg_lexer_register_generator_plugin(context, self);
+}

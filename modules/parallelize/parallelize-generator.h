@@ -10,5 +10,7 @@
 #include "plugin.h"
 
 void parallelize_generator_register(PluginContext *context, const gchar *name);
+/* in-order() inside log {}: parser { in-order(); }, no options */
+void in_order_generator_register(PluginContext *context);
 
 #endif

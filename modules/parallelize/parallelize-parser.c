@@ -21,6 +21,8 @@ static CfgLexerKeyword parallelize_keywords[] = {
   {.kw_name = "log_fetch_limit", .kw_token = KW_LOG_FETCH_LIMIT},
   /* set by the log {} generator: where parallelize() stands in the configuration */
   {.kw_name = "__parallelize_location", .kw_token = KW_LOCATION},
+  /* parallelize()'s partner, restoring the order (no keyword of syslog-ng 3.38 or 4.8) */
+  {.kw_name = "in_order", .kw_token = KW_IN_ORDER},
   {NULL}};
 
 CfgParser parallelize_parser = {

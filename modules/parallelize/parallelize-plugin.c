@@ -6,10 +6,14 @@
 #include "plugin-types.h"
 
 #include "parallelize-generator.h"
+#include "parallelize-in-order.h"
 #include "parallelize-parser.h"
 #include "parallelize-thread-ids.h"
 
-/* Two names for one element.  PARALLELIZE_NAME is what the module has always been
+/* in-order() restores, after parallelize(), the order messages reached it in:
+ * written in log {} (a generator, as parallelize()) or in parser {}.
+ *
+ * Two names for one element.  PARALLELIZE_NAME is what the module has always been
  * called, and works on syslog-ng 3.x; 4.x made it a core keyword (its own built-in
  * parallelize()), which its lexer returns before any plugin is consulted.
  * PARALLELIZE_PORTABLE_NAME is a keyword of no syslog-ng release, so one
@@ -30,6 +34,11 @@ static Plugin parallelize_plugins[] = {
     .parser = &parallelize_parser,
   },
   {
+    .type = LL_CONTEXT_PARSER,
+    .name = IN_ORDER_NAME,
+    .parser = &parallelize_parser,
+  },
+  {
     .type = LL_CONTEXT_LOG | LL_CONTEXT_FLAG_GENERATOR,
     .name = PARALLELIZE_NAME,
   },
@@ -37,15 +46,21 @@ static Plugin parallelize_plugins[] = {
     .type = LL_CONTEXT_LOG | LL_CONTEXT_FLAG_GENERATOR,
     .name = PARALLELIZE_PORTABLE_NAME,
   },
+  {
+    .type = LL_CONTEXT_LOG | LL_CONTEXT_FLAG_GENERATOR,
+    .name = IN_ORDER_NAME,
+  },
 };
 
 gboolean
 parallelize_module_init(PluginContext *context, CfgArgs *args)
 {
   parallelize_thread_ids_module_loaded(context);
-  plugin_register(context, parallelize_plugins, 2);
+  /* the parser {} entries (the first three) */
+  plugin_register(context, parallelize_plugins, 3);
   parallelize_generator_register(context, PARALLELIZE_NAME);
   parallelize_generator_register(context, PARALLELIZE_PORTABLE_NAME);
+  in_order_generator_register(context);
   return TRUE;
 }
 

@@ -66,6 +66,19 @@ _worker_counters(const gchar *id, const gchar *instance, ParallelizeWorkerCounte
 }
 
 static void
+_order_gauges(ParallelizeStats *self, const CounterOps *ops)
+{
+  StatsClusterKey key;
+
+  _key(&key, self->id, "total", "in_order_waiting_events");
+  ops->gauge(&key, &self->in_order_waiting);
+  _key(&key, self->id, "total", "in_order_max_waiting_events");
+  ops->gauge(&key, &self->in_order_max_waiting);
+  _key(&key, self->id, "total", "in_order_head_wait_max_us");
+  ops->gauge(&key, &self->in_order_head_wait_max_us);
+}
+
+static void
 _all_counters(ParallelizeStats *self, const CounterOps *ops)
 {
   StatsClusterKey key;
@@ -74,6 +87,8 @@ _all_counters(ParallelizeStats *self, const CounterOps *ops)
   _worker_counters(self->id, "total", &self->total, ops);
   _key(&key, self->id, "total", "parallelized_inline_events_total");
   ops->counter(&key, &self->inline_delivered);
+  if (self->ordered)
+    _order_gauges(self, ops);
   for (gint i = 0; i < self->workers; i++)
     {
       gchar instance[32];
@@ -114,6 +129,7 @@ parallelize_stats_unregister(ParallelizeStats *self)
   if (!self->id)
     return;
   _all_counters(self, &unregistering);
+  self->ordered = FALSE;
   g_hash_table_remove(ids_in_use, self->id);
   g_clear_pointer(&self->worker, g_free);
   g_clear_pointer(&self->id, g_free);
@@ -131,5 +147,16 @@ parallelize_stats_remove_orphans(void)
 {
   stats_lock();
   stats_foreach_cluster_remove(_is_orphaned_parallelize_cluster, NULL);
+  stats_unlock();
+}
+
+void
+parallelize_stats_register_order(ParallelizeStats *self)
+{
+  if (!self->id || self->ordered)
+    return;
+  self->ordered = TRUE;
+  stats_lock();
+  _order_gauges(self, &registering);
   stats_unlock();
 }

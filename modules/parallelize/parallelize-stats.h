@@ -4,6 +4,10 @@
  *   parser;parallelize@LOCATION;total;parallelized_assigned_events_total
  *   parser;parallelize@LOCATION;workerN;parallelized_assigned_events_total
  * and the same for processed_events_total and queued_events; inline_events_total per instance.
+ * With an in-order() after it, per instance (gauges, refreshed as workers report tickets done):
+ *   in_order_waiting_events      messages in-order() holds now
+ *   in_order_max_waiting_events  the most it held at once
+ *   in_order_head_wait_max_us    the longest time held messages waited for one release
  *
  * LOCATION is where parallelize() stands (file:line:col).  Instances that
  * share one (an @include'd snippet used in two log paths, a named parser
@@ -35,10 +39,16 @@ typedef struct _ParallelizeStats
   ParallelizeWorkerCounters total;
   StatsCounterItem *inline_delivered;
   ParallelizeWorkerCounters *worker;
+  gboolean ordered;
+  atomic_gssize in_order_waiting;
+  atomic_gssize in_order_max_waiting;
+  atomic_gssize in_order_head_wait_max_us;
 } ParallelizeStats;
 
 void parallelize_stats_register(ParallelizeStats *self, const gchar *location, gint workers);
 void parallelize_stats_unregister(ParallelizeStats *self);
+/* once registered: the in-order() gauges too */
+void parallelize_stats_register_order(ParallelizeStats *self);
 /* main thread: drop the counters no instance has registered any more */
 void parallelize_stats_remove_orphans(void);
 

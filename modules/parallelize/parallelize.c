@@ -2,12 +2,15 @@
 #include "parallelize.h"
 #include "parallelize-compat.h"
 #include "parallelize-hotkey.h"
+#include "parallelize-in-order.h"
+#include "parallelize-item.h"
 #include "parallelize-routing-check.h"
 #include "parallelize-source-check.h"
 #include "parallelize-stats.h"
 #include "parallelize-thread-ids.h"
 #include "parallelize-worker.h"
 #include "dispatcher.h"
+#include "reorder.h"
 
 #include "mainloop-worker.h"
 #include "cfg.h"
@@ -22,11 +25,6 @@
 
 /* producer slots: one per syslog-ng worker thread index (0..63 in 3.38, 0..255 in 4.x) */
 #define PARALLELIZE_PRODUCER_SLOTS MAIN_LOOP_MAX_WORKER_THREADS
-
-/* a queued message: the pointer, with its path options in the low bits */
-#define ITEM_ACK_NEEDED ((guintptr) 1)
-#define ITEM_FLOW_CONTROL ((guintptr) 2)
-#define ITEM_FLAGS (ITEM_ACK_NEEDED | ITEM_FLOW_CONTROL)
 
 typedef struct _Parallelize Parallelize;
 
@@ -52,36 +50,14 @@ struct _Parallelize
   /* running state, between init and deinit */
   gint worker_count;
   gint workers_with_id;
+  gboolean ordered; /* an in-order() after us asked for tickets */
   pd_dispatcher *dispatcher;
+  pd_reorder *stage; /* with ordered: where in-order() holds messages */
   ParallelizeWorker *workers;
   ParallelizeProducer producers[PARALLELIZE_PRODUCER_SLOTS];
   ParallelizeStats stats;
   ParallelizeHotKey hotkey;
 };
-
-G_STATIC_ASSERT(G_ALIGNOF(LogMessage) > ITEM_FLAGS);
-
-static inline void *
-_item_pack(LogMessage *msg, const LogPathOptions *path_options)
-{
-  guintptr item = (guintptr) msg;
-  if (path_options->ack_needed)
-    item |= ITEM_ACK_NEEDED;
-  if (path_options->flow_control_requested)
-    item |= ITEM_FLOW_CONTROL;
-  return (void *) item;
-}
-
-/* matched stays NULL: what filters after the hand-off decide cannot reach the caller's stack */
-static inline LogMessage *
-_item_unpack(void *item, LogPathOptions *path_options)
-{
-  guintptr bits = (guintptr) item;
-  *path_options = (LogPathOptions) LOG_PATH_OPTIONS_INIT;
-  path_options->ack_needed = !!(bits & ITEM_ACK_NEEDED);
-  path_options->flow_control_requested = !!(bits & ITEM_FLOW_CONTROL);
-  return (LogMessage *) (bits & ~ITEM_FLAGS);
-}
 
 /* dispatcher callbacks */
 
@@ -97,24 +73,52 @@ _end_of_batch(void)
 }
 
 static void
-_consume(void *user_data, unsigned worker, void *const *items, size_t count)
+_update_order_gauges(Parallelize *self)
+{
+  atomic_gssize_set(&self->stats.in_order_waiting, (gssize) pd_reorder_waiting(self->stage));
+  atomic_gssize_set(&self->stats.in_order_max_waiting, (gssize) pd_reorder_max_waiting(self->stage));
+  atomic_gssize_set(&self->stats.in_order_head_wait_max_us, (gssize) pd_reorder_longest_head_wait_us(self->stage));
+}
+
+/* ordered: the worker forwards each message inside its order context
+ * (in-order() holds it under its ticket), then reports the tickets done, a
+ * chunk at a time, once their messages went as far as they go synchronously */
+static void
+_consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
 
-  for (size_t i = 0; i < count; i++)
+  for (size_t start = 0; start < count; start += self->fetch_limit)
     {
-      LogPathOptions path_options;
-      LogMessage *msg = _item_unpack(items[i], &path_options);
+      size_t end = MIN(count, start + (size_t) self->fetch_limit);
+      for (size_t i = start; i < end; i++)
+        {
+          LogPathOptions path_options;
+          LogMessage *msg = parallelize_item_unpack(items[i], &path_options);
 
-      /* as the source and the writer do: an error raised while processing an
-       * internal() message is then marked, and syslog-ng's loop guard stops
-       * it from feeding itself */
-      msg_set_context(msg);
-      log_pipe_forward_msg(&self->super, msg, &path_options);
-      if ((i + 1) % self->fetch_limit == 0)
+          /* as the source and the writer do: an error raised while processing an
+           * internal() message is then marked, and syslog-ng's loop guard stops
+           * it from feeding itself */
+          msg_set_context(msg);
+          if (tickets)
+            {
+              ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, tickets[i]);
+              log_pipe_forward_msg(&self->super, msg, &path_options);
+              parallelize_order_context_leave(outer);
+            }
+          else
+            log_pipe_forward_msg(&self->super, msg, &path_options);
+        }
+      msg_set_context(NULL);
+      /* released messages go out on this thread: before the end of the batch moves them on */
+      if (tickets)
+        {
+          pd_reorder_done(self->stage, tickets + start, end - start);
+          _update_order_gauges(self);
+        }
+      if (end < count)
         _end_of_batch();
     }
-  msg_set_context(NULL);
   parallelize_stats_processed(&self->stats, worker, count);
   _end_of_batch();
 }
@@ -127,15 +131,24 @@ _wake(void *user_data, unsigned worker)
 }
 
 static void
-_deliver_inline(void *user_data, unsigned worker, void *item)
+_deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
 {
   Parallelize *self = (Parallelize *) user_data;
 
   LogPathOptions path_options;
-  LogMessage *msg = _item_unpack(item, &path_options);
+  LogMessage *msg = parallelize_item_unpack(item, &path_options);
 
   parallelize_stats_inline(&self->stats, 1);
+  if (!self->stage)
+    {
+      log_pipe_forward_msg(&self->super, msg, &path_options);
+      return;
+    }
+  ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, ticket);
   log_pipe_forward_msg(&self->super, msg, &path_options);
+  parallelize_order_context_leave(outer);
+  pd_reorder_done(self->stage, &ticket, 1);
+  _update_order_gauges(self);
 }
 
 static void
@@ -248,7 +261,7 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
   unsigned producer =
     (thread_id >= 0 && thread_id < PARALLELIZE_PRODUCER_SLOTS) ? (unsigned) thread_id : PD_ANY_PRODUCER;
   unsigned worker = _route(self, msg, producer);
-  void *item = _item_pack(msg, path_options);
+  void *item = parallelize_item_pack(msg, path_options);
 
   if (producer == PD_ANY_PRODUCER)
     {
@@ -358,6 +371,62 @@ _destroy_workers(Parallelize *self)
   g_clear_pointer(&self->workers, g_free);
 }
 
+/* an in-order() after us may ask for tickets after our init (it initialises
+ * later): then the dispatcher is made again, before any worker runs */
+static void
+_create_dispatcher(Parallelize *self)
+{
+  if (self->dispatcher)
+    pd_dispatcher_free(self->dispatcher);
+  if (self->ordered && !self->stage)
+    self->stage = pd_reorder_new(in_order_release, NULL);
+
+  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
+  pd_options options = {.workers = (unsigned) self->worker_count,
+                        .producers = PARALLELIZE_PRODUCER_SLOTS,
+                        .batch_size = (unsigned) self->batch_size,
+                        .max_queued = (unsigned) max_queued,
+                        .ordered = self->ordered};
+  pd_callbacks callbacks = {.consume = _consume,
+                            .wake = _wake,
+                            .deliver_inline = _deliver_inline,
+                            .queued = _queued,
+                            .begin_wait = _begin_wait,
+                            .end_wait = _end_wait};
+  self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);
+  g_assert(self->dispatcher); /* the options were validated when parsed */
+}
+
+/* init time, from an in-order() after this instance (see parallelize-in-order.c) */
+void
+parallelize_enable_ordering(LogPipe *s)
+{
+  Parallelize *self = (Parallelize *) s;
+
+  if (self->ordered)
+    return;
+  self->ordered = TRUE;
+  if (self->dispatcher)
+    _create_dispatcher(self);
+  parallelize_stats_register_order(&self->stats);
+}
+
+/* Nothing should be held by now: the workers drained, and later deliveries
+ * were done at once.  Whatever is left goes on, in ticket order. */
+static void
+_free_stage(Parallelize *self)
+{
+  if (!self->stage)
+    return;
+  gsize left = pd_reorder_release_all(self->stage);
+  if (left)
+    msg_error("in-order(): messages were still waiting at shutdown, passed on in their order",
+              evt_tag_str("location", self->location),
+              evt_tag_int("messages", (gint) left));
+  pd_reorder_free(self->stage);
+  self->stage = NULL;
+}
+
 static gboolean
 parallelize_init(LogPipe *s)
 {
@@ -401,21 +470,11 @@ parallelize_init(LogPipe *s)
       return TRUE;
     }
 
-  gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
-  pd_options options = {.workers = (unsigned) self->worker_count,
-                        .producers = PARALLELIZE_PRODUCER_SLOTS,
-                        .batch_size = (unsigned) self->batch_size,
-                        .max_queued = (unsigned) max_queued};
-  pd_callbacks callbacks = {.consume = _consume,
-                            .wake = _wake,
-                            .deliver_inline = _deliver_inline,
-                            .queued = _queued,
-                            .begin_wait = _begin_wait,
-                            .end_wait = _end_wait};
-  self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);
-  g_assert(self->dispatcher); /* the options were validated when parsed */
+  _create_dispatcher(self);
 
   parallelize_stats_register(&self->stats, self->location, self->worker_count);
+  if (self->ordered)
+    parallelize_stats_register_order(&self->stats);
   GlobalConfig *cfg = log_pipe_get_config(s);
   if (cfg->preprocess_config)
     parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);
@@ -491,6 +550,7 @@ parallelize_deinit(LogPipe *s)
       pd_dispatcher_free(self->dispatcher);
       self->dispatcher = NULL;
     }
+  _free_stage(self);
   self->worker_count = 0;
   return TRUE;
 }

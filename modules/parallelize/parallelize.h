@@ -36,5 +36,7 @@ gboolean parallelize_set_partition_key(LogPipe *s, const gchar *template_text, G
 void parallelize_set_location(LogPipe *s, const gchar *location);
 void parallelize_options_parsed(LogPipe *s);
 gboolean parallelize_is_parallelize(LogPipe *s);
+/* init time: every message gets a ticket, and in-order() after us restores their order */
+void parallelize_enable_ordering(LogPipe *s);
 
 #endif

@@ -21,9 +21,12 @@ echo "== 32-bit (-m32) build of the engine and its unit tests, in $PWD =="
 cflags=(-m32 -O2 -g -I"$top/lib" -Wall -Wextra -Wno-unused-parameter -Wno-cast-function-type)
 cxxflags=(-m32 -O2 -g -I"$top/lib" -std=gnu++17 -Wall -Wextra -fno-rtti -fvisibility=hidden)
 g++ "${cxxflags[@]}" -c "$top/lib/dispatcher.cpp" -o dispatcher.o
+g++ "${cxxflags[@]}" -c "$top/lib/reorder.cpp" -o reorder.o
 gcc "${cflags[@]}" -DSTANDALONE_CRITERION -c "$top/tests/unit/test_dispatcher.c" -o test_dispatcher.o
+gcc "${cflags[@]}" -DSTANDALONE_CRITERION -c "$top/tests/unit/test_reorder.c" -o test_reorder.o
 gcc "${cflags[@]}" -c "$top/tests/unit/standalone-criterion.c" -o standalone-criterion.o
 g++ -m32 -o test_dispatcher-m32 dispatcher.o test_dispatcher.o standalone-criterion.o -lpthread
+g++ -m32 -o test_reorder-m32 reorder.o test_reorder.o standalone-criterion.o -lpthread
 
 # make sure it is 32-bit code that runs, not a silently 64-bit build
 kind=$(file -b test_dispatcher-m32)
@@ -35,9 +38,11 @@ esac
 
 echo "== 32-bit (-m32) unit tests =="
 # the runner aborts at the first failed assertion; a hang is a failure too
-if timeout 600 ./test_dispatcher-m32 2>&1 | sed 's/^/m32: /'; then
-  echo "32-bit unit tests: passed"
-else
-  echo "FAILED: 32-bit unit tests (exit status ${PIPESTATUS[0]})"
-  exit 1
-fi
+for t in test_dispatcher test_reorder; do
+  if timeout 600 ./$t-m32 2>&1 | sed "s/^/m32 $t: /"; then
+    echo "32-bit unit tests ($t): passed"
+  else
+    echo "FAILED: 32-bit unit tests $t (exit status ${PIPESTATUS[0]})"
+    exit 1
+  fi
+done

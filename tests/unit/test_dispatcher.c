@@ -69,7 +69,7 @@ _record(void *item)
 }
 
 static void
-_consume(void *user_data, unsigned worker, void *const *items, size_t count)
+_consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   for (size_t i = 0; i < count; i++)
     _record(items[i]);
@@ -85,7 +85,7 @@ _wake(void *user_data, unsigned worker)
 }
 
 static void
-_deliver_inline(void *user_data, unsigned worker, void *item)
+_deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
 {
   _record(item);
   atomic_fetch_add(&rec.inline_count, 1);

@@ -54,6 +54,8 @@ WORKLOADS = {
               "tcp -> file, nothing else: the cost of the hand-off"),
     "heavy": ("heavy.conf", "json", TUNED_SOURCE, None, 200000,
               "JSON (15 fields) -> json/kv/regexp parsers, rewrites, format-json; round-robin"),
+    "heavy-in-order": ("heavy.conf", "json", TUNED_SOURCE, None, 200000,
+                       "heavy, with in-order() before the destination: the original order restored"),
     "keyed": ("heavy.conf", "json", TUNED_SOURCE, '"$HOST"', 200000,
               "heavy, partition-key(\"$HOST\") over %d hosts" % HOSTS),
     "heavy-default-window": ("heavy.conf", "json", DEFAULT_SOURCE, None, 50000,
@@ -63,7 +65,7 @@ WORKLOADS = {
     "cheap-default-window": ("cheap.conf", "plain", DEFAULT_SOURCE, None, 200000,
                              "cheap with syslog-ng's default source window"),
 }
-DEFAULT_WORKLOADS = "cheap,heavy,keyed,heavy-default-window"
+DEFAULT_WORKLOADS = "cheap,heavy,heavy-in-order,keyed,heavy-default-window"
 
 # malloc implementations from Debian's archive: name -> (package, soname); run with LD_PRELOAD
 ALLOCATORS = {
@@ -220,13 +222,13 @@ class Daemon:
                 self.proc.wait()
 
 
-def render_config(srcdir, name, port, out, source_opts, parallelize):
+def render_config(srcdir, name, port, out, source_opts, parallelize, in_order=False):
     with open(os.path.join(srcdir, "bench", name)) as f:
         text = f.read()
     # the statement goes in after the translation: the built-in's parallelize() stays one
     text = HOST.config(text)
     for key, value in (("@PORT@", str(port)), ("@OUT@", out), ("@SOURCE_OPTS@", source_opts),
-                       ("@PARALLELIZE@", parallelize)):
+                       ("@PARALLELIZE@", parallelize), ("@IN_ORDER@", "in-order();" if in_order else "")):
         text = text.replace(key, value)
     return text
 
@@ -300,8 +302,10 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
     rundir = os.path.join(args.outdir, "runs", "%s-%s-%s-%d" % (workload, alloc_name, label, run_index))
     out = os.path.join(rundir, "out.log")
     port = free_port()
+    in_order = workload.endswith("-in-order") and isinstance(workers, int)
     daemon = Daemon(rundir, render_config(args.srcdir, conf, port, out, source_opts,
-                                          parallelize_statement(workers, key, args.max_workers)), args.module_dir)
+                                          parallelize_statement(workers, key, args.max_workers), in_order),
+                    args.module_dir)
     if os.path.exists(out):
         os.unlink(out)
     daemon.start(port, preload=alloc_path)

@@ -20,8 +20,7 @@ std::uint64_t
 now_us()
 {
   return static_cast<std::uint64_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count());
+    std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
 } // namespace
@@ -29,7 +28,12 @@ now_us()
 class Reorder
 {
 public:
-  Reorder(pd_release_fn release, void *user_data) : release_(release), user_data_(user_data), ring_(first_capacity) {}
+  Reorder(pd_release_fn release, pd_released_fn released, void *user_data)
+      : release_(release),
+        released_(released),
+        user_data_(user_data),
+        ring_(first_capacity)
+  {}
 
   ~Reorder()
   {
@@ -75,6 +79,10 @@ public:
         for (const Held &held : out_)
           release_(user_data_, held.item, held.target);
         out_.clear();
+        // before the flag can go to another thread: what this one released
+        // must be on its way, not waiting in a per-thread batch of the host
+        if (released_)
+          released_(user_data_);
         lock.lock();
       }
     // cleared under the lock, after the last look: a ticket done since then
@@ -90,6 +98,8 @@ public:
     lock.unlock();
     for (const Held &held : items)
       release_(user_data_, held.item, held.target);
+    if (released_ && !items.empty())
+      released_(user_data_);
     return items.size();
   }
 
@@ -180,6 +190,7 @@ private:
   }
 
   const pd_release_fn release_;
+  const pd_released_fn released_;
   void *const user_data_;
   std::mutex lock_;
   std::vector<Slot> ring_; // ticket t at t & (size - 1), for head_ <= t < end_
@@ -199,20 +210,20 @@ using parallelize::Reorder;
 
 struct pd_reorder
 {
-  pd_reorder(pd_release_fn release, void *user_data) : engine(release, user_data) {}
+  pd_reorder(pd_release_fn release, pd_released_fn released, void *user_data) : engine(release, released, user_data) {}
   Reorder engine;
 };
 
 extern "C" {
 
 pd_reorder *
-pd_reorder_new(pd_release_fn release, void *user_data)
+pd_reorder_new(pd_release_fn release, pd_released_fn released, void *user_data)
 {
   if (!release)
     return nullptr;
   try
     {
-      return new pd_reorder(release, user_data);
+      return new pd_reorder(release, released, user_data);
     }
   catch (...)
     {

@@ -34,9 +34,14 @@ typedef struct pd_reorder pd_reorder;
 
 /* an item is passed on: item and target as given to pd_reorder_hold() */
 typedef void (*pd_release_fn)(void *user_data, void *item, void *target);
+/* optional: the releasing thread is about to let another thread release the
+ * next items: whatever its releases left collected on this thread (a host
+ * that batches per thread) must move on now, or a later thread's items could
+ * overtake them */
+typedef void (*pd_released_fn)(void *user_data);
 
 /* tickets start at 0 */
-pd_reorder *pd_reorder_new(pd_release_fn release, void *user_data);
+pd_reorder *pd_reorder_new(pd_release_fn release, pd_released_fn released, void *user_data);
 /* Only once no thread uses it any more; items still held are not released. */
 void pd_reorder_free(pd_reorder *self);
 

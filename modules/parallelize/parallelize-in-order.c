@@ -101,8 +101,9 @@ _resolve_location(InOrder *self)
   if (self->location)
     return;
   gchar buf[256];
-  self->location = g_strdup(self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf, sizeof(buf))
-                                                  : IN_ORDER_NAME "()");
+  self->location =
+    g_strdup(self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf, sizeof(buf))
+                                   : IN_ORDER_NAME "()");
 }
 
 static gboolean

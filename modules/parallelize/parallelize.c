@@ -371,6 +371,17 @@ _destroy_workers(Parallelize *self)
   g_clear_pointer(&self->workers, g_free);
 }
 
+/* A thread that released messages from in-order() pushed them into the
+ * destinations' per-thread inputs: move them on before another thread may
+ * release later ones, which could reach the queue first.  Threads without a
+ * thread id push straight into the queues (and never set up the list). */
+static void
+_released_in_order(void *user_data)
+{
+  if (parallelize_thread_index() >= 0)
+    main_loop_worker_invoke_batch_callbacks();
+}
+
 /* an in-order() after us may ask for tickets after our init (it initialises
  * later): then the dispatcher is made again, before any worker runs */
 static void
@@ -379,7 +390,7 @@ _create_dispatcher(Parallelize *self)
   if (self->dispatcher)
     pd_dispatcher_free(self->dispatcher);
   if (self->ordered && !self->stage)
-    self->stage = pd_reorder_new(in_order_release, NULL);
+    self->stage = pd_reorder_new(in_order_release, _released_in_order, NULL);
 
   gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
   pd_options options = {.workers = (unsigned) self->worker_count,
@@ -484,7 +495,8 @@ parallelize_init(LogPipe *s)
               evt_tag_str("location", self->location),
               evt_tag_str("stats-id", self->stats.id),
               evt_tag_int("workers", self->worker_count),
-              evt_tag_str("partition-key", self->partition_key ? parallelize_template_text(self->partition_key) : "(round-robin)"),
+              evt_tag_str("partition-key",
+                          self->partition_key ? parallelize_template_text(self->partition_key) : "(round-robin)"),
               evt_tag_int("batch-size", self->batch_size),
               evt_tag_int("log-fetch-limit", self->fetch_limit));
   return TRUE;

@@ -20,12 +20,28 @@ static uintptr_t released[MAX_RELEASED];
 static atomic_size_t released_count;
 static atomic_int releasing_now;
 static atomic_int concurrent_releases;
+/* what a host that batches per thread would see: a thread releasing while
+ * the thread that released before it still holds items it never flushed */
+static _Thread_local char thread_marker;
+static atomic_uintptr_t last_releaser;
+static atomic_size_t unflushed;
+static atomic_int overtaken;
+
+static void
+_released(void *user_data)
+{
+  atomic_store(&unflushed, 0);
+}
 
 static void
 _release(void *user_data, void *item, void *target)
 {
   if (atomic_fetch_add(&releasing_now, 1) != 0)
     atomic_fetch_add(&concurrent_releases, 1);
+  uintptr_t me = (uintptr_t) &thread_marker;
+  if (atomic_exchange(&last_releaser, me) != me && atomic_load(&unflushed) != 0)
+    atomic_fetch_add(&overtaken, 1);
+  atomic_fetch_add(&unflushed, 1);
   size_t i = atomic_fetch_add(&released_count, 1);
   if (i < MAX_RELEASED)
     released[i] = (uintptr_t) item;
@@ -38,6 +54,9 @@ _reset(void)
 {
   atomic_store(&released_count, 0);
   atomic_store(&concurrent_releases, 0);
+  atomic_store(&last_releaser, 0);
+  atomic_store(&unflushed, 0);
+  atomic_store(&overtaken, 0);
 }
 
 TestSuite(reorder, .init = _reset);
@@ -53,7 +72,7 @@ _done1(pd_reorder *r, uint64_t t)
 
 Test(reorder, items_wait_for_every_earlier_ticket)
 {
-  pd_reorder *r = pd_reorder_new(_release, NULL);
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
   pd_reorder_hold(r, 2, ITEM(102), TARGET);
   _done1(r, 2);
   pd_reorder_hold(r, 1, ITEM(101), TARGET);
@@ -72,7 +91,7 @@ Test(reorder, items_wait_for_every_earlier_ticket)
 
 Test(reorder, a_dropped_ticket_lets_the_next_through_and_a_fork_keeps_its_hold_order)
 {
-  pd_reorder *r = pd_reorder_new(_release, NULL);
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
   pd_reorder_hold(r, 1, ITEM(11), TARGET);
   pd_reorder_hold(r, 1, ITEM(12), TARGET);
   pd_reorder_hold(r, 1, ITEM(13), TARGET);
@@ -85,7 +104,7 @@ Test(reorder, a_dropped_ticket_lets_the_next_through_and_a_fork_keeps_its_hold_o
 
 Test(reorder, release_all_passes_on_what_is_left_in_ticket_order)
 {
-  pd_reorder *r = pd_reorder_new(_release, NULL);
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
   pd_reorder_hold(r, 5000, ITEM(3), TARGET); /* far ahead: the ring grows */
   pd_reorder_hold(r, 3, ITEM(2), TARGET);
   pd_reorder_hold(r, 1, ITEM(1), TARGET);
@@ -140,7 +159,7 @@ _stress_thread(void *arg)
 
 Test(reorder, many_threads_release_every_item_once_in_ticket_order)
 {
-  stress_stage = pd_reorder_new(_release, NULL);
+  stress_stage = pd_reorder_new(_release, _released, NULL);
   atomic_store(&next_ticket, 0);
   pthread_t threads[STRESS_THREADS];
   for (uintptr_t i = 0; i < STRESS_THREADS; i++)
@@ -153,6 +172,7 @@ Test(reorder, many_threads_release_every_item_once_in_ticket_order)
     expected += _holds_for(t);
   cr_assert_eq(atomic_load(&released_count), expected, "every held item once");
   cr_assert_eq(atomic_load(&concurrent_releases), 0, "one releasing thread at a time");
+  cr_assert_eq(atomic_load(&overtaken), 0, "a thread released before the previous one flushed what it released");
   for (size_t i = 1; i < expected; i++)
     cr_assert_lt(released[i - 1], released[i], "strict order at %zu", i);
   cr_assert_eq(pd_reorder_waiting(stress_stage), 0);

@@ -290,10 +290,6 @@ def check_exactly_once(path, count):
     return True, in_order, "ok"
 
 
-def config_label(workers):
-    return "seq" if workers is None else "w%d" % workers
-
-
 def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
     conf, kind, source_opts, key, _, _ = WORKLOADS[workload]
     load = load_file(args.srcdir, args.outdir, kind, count)

@@ -12,8 +12,13 @@
  *     repeatable under valgrind --tool=callgrind --toggle-collect=measured_loop,
  *     which counts only the hot loop: instructions / MESSAGES is the cost of
  *     one message through route + add + flush + drain + consume.
+ *   bench-dispatcher loop-ordered MESSAGES WORKERS [BATCH_SIZE [FETCH_BATCH]]
+ *     the loop with tickets, and every consumed item held in a reorder stage
+ *     (as in-order() does) and its batch reported done: the difference to
+ *     loop is what in-order() costs the engine per message.
  */
 #include "dispatcher.h"
+#include "reorder.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -36,13 +41,28 @@ static atomic_size_t consumed_total;
 static atomic_int producer_done;
 static size_t consumed_by_consume;
 
+static pd_reorder *stage; /* loop-ordered only */
+
 static void
 _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   (void) user_data;
   (void) worker;
-  (void) items;
+  if (stage)
+    {
+      for (size_t i = 0; i < count; i++)
+        pd_reorder_hold(stage, tickets[i], items[i], NULL);
+      pd_reorder_done(stage, tickets, count);
+    }
   consumed_by_consume += count; /* only meaningful in loop mode; threads count in drain */
+}
+
+static void
+_release(void *user_data, void *item, void *target)
+{
+  (void) user_data;
+  (void) item;
+  (void) target;
 }
 
 static void
@@ -112,12 +132,14 @@ measured_loop(pd_dispatcher *d, size_t messages, unsigned nworkers, size_t fetch
 int
 main(int argc, char **argv)
 {
-  if (argc < 4 || (strcmp(argv[1], "threads") != 0 && strcmp(argv[1], "loop") != 0))
+  if (argc < 4 ||
+      (strcmp(argv[1], "threads") != 0 && strcmp(argv[1], "loop") != 0 && strcmp(argv[1], "loop-ordered") != 0))
     {
-      fprintf(stderr, "usage: %s threads|loop MESSAGES WORKERS [BATCH_SIZE [FETCH_BATCH]]\n", argv[0]);
+      fprintf(stderr, "usage: %s threads|loop|loop-ordered MESSAGES WORKERS [BATCH_SIZE [FETCH_BATCH]]\n", argv[0]);
       return 2;
     }
   int threaded = strcmp(argv[1], "threads") == 0;
+  int ordered = strcmp(argv[1], "loop-ordered") == 0;
   size_t messages = strtoull(argv[2], NULL, 10);
   unsigned nworkers = (unsigned) atoi(argv[3]);
   unsigned batch_size = argc > 4 ? (unsigned) atoi(argv[4]) : 100;
@@ -125,7 +147,9 @@ main(int argc, char **argv)
   if (fetch_batch == 0)
     fetch_batch = 10000;
 
-  pd_options options = {.workers = nworkers, .producers = 1, .batch_size = batch_size};
+  pd_options options = {.workers = nworkers, .producers = 1, .batch_size = batch_size, .ordered = ordered};
+  if (ordered)
+    stage = pd_reorder_new(_release, NULL, NULL);
   pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline};
   pd_dispatcher *d = pd_dispatcher_new(&options, &callbacks, threaded ? (void *) 1 : NULL);
   if (!d)
@@ -150,7 +174,8 @@ main(int argc, char **argv)
       double t0 = _now();
       measured_loop(d, messages, nworkers, fetch_batch);
       double t1 = _now();
-      printf("loop: %zu messages, %u workers, batch-size %u, flush every %zu: %.0f msg/s (%.1f ns/msg), consumed %zu\n",
+      printf("%s: %zu messages, %u workers, batch-size %u, flush every %zu: %.0f msg/s (%.1f ns/msg), consumed %zu\n",
+             argv[1],
              messages,
              nworkers,
              batch_size,

@@ -33,6 +33,13 @@ if command -v valgrind >/dev/null; then
     awk -v ir="$ir" -v n="$cg_messages" -v w="$w" \
       'BEGIN { printf "callgrind: %.1f instructions per message (%d workers; route + add + flush + drain + consume)\n", ir / (n + 10000), w }' | tee -a "$md"
   done
+  # in-order(): the same loop with tickets, every item held in a reorder stage and released
+  cg=$out/callgrind.engine.ordered.out
+  valgrind --tool=callgrind --toggle-collect=measured_loop --callgrind-out-file="$cg" \
+    "$real" loop-ordered "$cg_messages" 1 100 10000 >/dev/null 2>"$out/callgrind.engine.ordered.log"
+  ir=$(sed -n 's/^summary: *//p' "$cg" | awk '{print $1}')
+  awk -v ir="$ir" -v n="$cg_messages" \
+    'BEGIN { printf "callgrind: %.1f instructions per message with in-order() (1 worker; tickets + hold + done + release)\n", ir / (n + 10000) }' | tee -a "$md"
 else
   echo "callgrind: valgrind not installed, no instruction count" | tee -a "$md"
 fi

@@ -50,9 +50,11 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
   (void) worker;
   if (stage)
     {
+      /* as the glue does: in-order() collects the batch's holds, one submit hands them over */
+      static pd_hold holds[1 << 16];
       for (size_t i = 0; i < count; i++)
-        pd_reorder_hold(stage, tickets[i], items[i], NULL);
-      pd_reorder_done(stage, tickets, count);
+        holds[i] = (pd_hold){.ticket = tickets[i], .item = items[i], .target = NULL};
+      pd_reorder_submit(stage, holds, count, tickets, count);
     }
   consumed_by_consume += count; /* only meaningful in loop mode; threads count in drain */
 }

@@ -44,27 +44,17 @@ public:
   void hold(std::uint64_t ticket, void *item, void *target)
   {
     std::lock_guard<std::mutex> lock(lock_);
-    Slot &s = slot(ticket);
-    if (s.held == 0)
-      s.first = {item, target};
-    else
-      {
-        if (!s.more)
-          s.more = new std::vector<Held>();
-        s.more->push_back({item, target});
-      }
-    ++s.held;
-    const std::uint64_t waiting = waiting_.load(std::memory_order_relaxed) + 1;
-    waiting_.store(waiting, std::memory_order_relaxed);
-    if (waiting > max_waiting_.load(std::memory_order_relaxed))
-      max_waiting_.store(waiting, std::memory_order_relaxed);
-    if (!head_since_)
-      head_since_ = now_us();
+    add_held(ticket, item, target);
+    count_held(1);
   }
 
-  void done(const std::uint64_t *tickets, std::size_t count)
+  void submit(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
   {
     std::unique_lock<std::mutex> lock(lock_);
+    for (std::size_t i = 0; i < hold_count; ++i)
+      add_held(holds[i].ticket, holds[i].item, holds[i].target);
+    if (hold_count)
+      count_held(hold_count);
     for (std::size_t i = 0; i < count; ++i)
       slot(tickets[i]).done = true;
     if (releasing_)
@@ -113,6 +103,32 @@ private:
     void *item;
     void *target;
   };
+
+  // under lock_
+  void add_held(std::uint64_t ticket, void *item, void *target)
+  {
+    Slot &s = slot(ticket);
+    if (s.held == 0)
+      s.first = {item, target};
+    else
+      {
+        if (!s.more)
+          s.more = new std::vector<Held>();
+        s.more->push_back({item, target});
+      }
+    ++s.held;
+  }
+
+  // under lock_: the gauges, once per call
+  void count_held(std::size_t added)
+  {
+    const std::uint64_t waiting = waiting_.load(std::memory_order_relaxed) + added;
+    waiting_.store(waiting, std::memory_order_relaxed);
+    if (waiting > max_waiting_.load(std::memory_order_relaxed))
+      max_waiting_.store(waiting, std::memory_order_relaxed);
+    if (!head_since_)
+      head_since_ = now_us();
+  }
 
   // one ticket: usually one held item or none; a forked message holds several
   struct Slot
@@ -255,7 +271,20 @@ pd_reorder_done(pd_reorder *self, const uint64_t *tickets, size_t count)
 {
   try
     {
-      self->engine.done(tickets, count);
+      self->engine.submit(nullptr, 0, tickets, count);
+    }
+  catch (...)
+    {
+      std::abort();
+    }
+}
+
+void
+pd_reorder_submit(pd_reorder *self, const pd_hold *holds, size_t hold_count, const uint64_t *tickets, size_t count)
+{
+  try
+    {
+      self->engine.submit(holds, hold_count, tickets, count);
     }
   catch (...)
     {

@@ -48,6 +48,18 @@ void pd_reorder_free(pd_reorder *self);
 void pd_reorder_hold(pd_reorder *self, uint64_t ticket, void *item, void *target);
 void pd_reorder_done(pd_reorder *self, const uint64_t *tickets, size_t count);
 
+/* Both at once, under one lock: a worker collects the holds of a batch and
+ * hands them over with the batch's done tickets (the holds first, in the
+ * order given). */
+typedef struct pd_hold
+{
+  uint64_t ticket;
+  void *item;
+  void *target;
+} pd_hold;
+void
+pd_reorder_submit(pd_reorder *self, const pd_hold *holds, size_t hold_count, const uint64_t *tickets, size_t count);
+
 /* Shutdown: releases everything still held, in ticket order, done or not;
  * returns how many items that was (0 when every ticket was done). */
 size_t pd_reorder_release_all(pd_reorder *self);

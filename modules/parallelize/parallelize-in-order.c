@@ -16,11 +16,12 @@ typedef struct _InOrder
 static __thread ParallelizeOrderContext current_context;
 
 ParallelizeOrderContext
-parallelize_order_context_enter(pd_reorder *stage, guint64 ticket)
+parallelize_order_context_enter(pd_reorder *stage, guint64 ticket, GArray *holds)
 {
   ParallelizeOrderContext outer = current_context;
   current_context.stage = stage;
   current_context.ticket = ticket;
+  current_context.holds = holds;
   return outer;
 }
 
@@ -37,7 +38,7 @@ in_order_release(void *user_data, void *item, void *target)
   LogMessage *msg = parallelize_item_unpack(item, &path_options);
 
   /* a second in-order() further on lets it through: its order is restored already */
-  ParallelizeOrderContext outer = parallelize_order_context_enter(NULL, 0);
+  ParallelizeOrderContext outer = parallelize_order_context_enter(NULL, 0, NULL);
   msg_set_context(msg);
   log_pipe_forward_msg((LogPipe *) target, msg, &path_options);
   msg_set_context(NULL);
@@ -53,7 +54,14 @@ in_order_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_options)
       return;
     }
   /* the stage owns the reference (and the ack) until it passes the message on */
-  pd_reorder_hold(current_context.stage, current_context.ticket, parallelize_item_pack(msg, path_options), s);
+  void *item = parallelize_item_pack(msg, path_options);
+  if (current_context.holds)
+    {
+      pd_hold hold = {.ticket = current_context.ticket, .item = item, .target = s};
+      g_array_append_val(current_context.holds, hold);
+    }
+  else
+    pd_reorder_hold(current_context.stage, current_context.ticket, item, s);
 }
 
 /* finding the parallelize() before us */

@@ -24,10 +24,13 @@ typedef struct _ParallelizeOrderContext
 {
   pd_reorder *stage;
   guint64 ticket;
+  /* a worker's: in-order() collects its holds here (pd_hold), handed over with the
+   * batch's done tickets in one pd_reorder_submit(); NULL: hold at once */
+  GArray *holds;
 } ParallelizeOrderContext;
 
 /* returns the context it replaced, for leave() */
-ParallelizeOrderContext parallelize_order_context_enter(pd_reorder *stage, guint64 ticket);
+ParallelizeOrderContext parallelize_order_context_enter(pd_reorder *stage, guint64 ticket, GArray *holds);
 void parallelize_order_context_leave(ParallelizeOrderContext outer);
 
 /* the stage's release callback: passes a held message on from the in-order() that held it */

@@ -53,6 +53,7 @@ struct _Parallelize
   gboolean ordered; /* an in-order() after us asked for tickets */
   pd_dispatcher *dispatcher;
   pd_reorder *stage; /* with ordered: where in-order() holds messages */
+  GPtrArray *hold_buffers; /* with ordered, per worker (GArray of pd_hold): the holds of the batch it is on */
   ParallelizeWorker *workers;
   ParallelizeProducer producers[PARALLELIZE_PRODUCER_SLOTS];
   ParallelizeStats stats;
@@ -102,7 +103,8 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
           msg_set_context(msg);
           if (tickets)
             {
-              ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, tickets[i]);
+              ParallelizeOrderContext outer =
+                parallelize_order_context_enter(self->stage, tickets[i], g_ptr_array_index(self->hold_buffers, worker));
               log_pipe_forward_msg(&self->super, msg, &path_options);
               parallelize_order_context_leave(outer);
             }
@@ -113,7 +115,9 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       /* released messages go out on this thread: before the end of the batch moves them on */
       if (tickets)
         {
-          pd_reorder_done(self->stage, tickets + start, end - start);
+          GArray *holds = g_ptr_array_index(self->hold_buffers, worker);
+          pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, tickets + start, end - start);
+          g_array_set_size(holds, 0);
           _update_order_gauges(self);
         }
       if (end < count)
@@ -144,7 +148,7 @@ _deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
       log_pipe_forward_msg(&self->super, msg, &path_options);
       return;
     }
-  ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, ticket);
+  ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, ticket, NULL);
   log_pipe_forward_msg(&self->super, msg, &path_options);
   parallelize_order_context_leave(outer);
   pd_reorder_done(self->stage, &ticket, 1);
@@ -391,6 +395,12 @@ _create_dispatcher(Parallelize *self)
     pd_dispatcher_free(self->dispatcher);
   if (self->ordered && !self->stage)
     self->stage = pd_reorder_new(in_order_release, _released_in_order, NULL);
+  if (self->ordered && !self->hold_buffers)
+    {
+      self->hold_buffers = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
+      for (gint i = 0; i < self->worker_count; i++)
+        g_ptr_array_add(self->hold_buffers, g_array_new(FALSE, FALSE, sizeof(pd_hold)));
+    }
 
   gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
   pd_options options = {.workers = (unsigned) self->worker_count,
@@ -427,6 +437,7 @@ parallelize_enable_ordering(LogPipe *s)
 static void
 _free_stage(Parallelize *self)
 {
+  g_clear_pointer(&self->hold_buffers, g_ptr_array_unref);
   if (!self->stage)
     return;
   gsize left = pd_reorder_release_all(self->stage);

@@ -102,6 +102,24 @@ Test(reorder, a_dropped_ticket_lets_the_next_through_and_a_fork_keeps_its_hold_o
   pd_reorder_free(r);
 }
 
+Test(reorder, a_batch_submitted_at_once_holds_before_it_marks_done)
+{
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
+  /* a worker's batch of tickets 1..3: 2 dropped, 3 forked; ticket 0 is another worker's */
+  pd_hold holds[] = {{1, ITEM(11), TARGET}, {3, ITEM(31), TARGET}, {3, ITEM(32), TARGET}};
+  uint64_t tickets[] = {1, 2, 3};
+  pd_reorder_submit(r, holds, 3, tickets, 3);
+  cr_assert_eq(atomic_load(&released_count), 0, "ticket 0 is not done");
+  cr_assert_eq(pd_reorder_waiting(r), 3);
+  pd_hold first = {0, ITEM(1), TARGET};
+  uint64_t zero = 0;
+  pd_reorder_submit(r, &first, 1, &zero, 1);
+  cr_assert_eq(atomic_load(&released_count), 4);
+  cr_assert(released[0] == 1 && released[1] == 11 && released[2] == 31 && released[3] == 32);
+  cr_assert_eq(pd_reorder_waiting(r), 0);
+  pd_reorder_free(r);
+}
+
 Test(reorder, release_all_passes_on_what_is_left_in_ticket_order)
 {
   pd_reorder *r = pd_reorder_new(_release, NULL, NULL);

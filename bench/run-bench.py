@@ -414,14 +414,14 @@ def percentile(values, p):
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def latency_run(args, workers, count, rate):
+def latency_run(args, workers, count, rate, in_order=False):
     load = load_file(args.srcdir, args.outdir, "plain", count)
-    label = config_label(workers)
+    label = config_label(workers) + ("+in-order" if in_order else "")
     rundir = os.path.join(args.outdir, "runs", "latency-%s" % label)
     out = os.path.join(rundir, "out.log")
     port = free_port()
     daemon = Daemon(rundir, render_config(args.srcdir, "latency.conf", port, out, TUNED_SOURCE,
-                                          parallelize_statement(workers, None)), args.module_dir)
+                                          parallelize_statement(workers, None), in_order), args.module_dir)
     if os.path.exists(out):
         os.unlink(out)
     daemon.start(port)
@@ -583,10 +583,10 @@ def main():
     if latency_messages > 0:
         log("== latency: %d messages at %g msg/s, C_UNIXTIME - R_UNIXTIME right after the parallelize() position"
             % (latency_messages, latency_rate))
-        for workers in (None, max_workers):
-            lat = latency_run(args, workers, latency_messages, latency_rate)
+        for workers, in_order in ((None, False), (max_workers, False), (max_workers, True)):
+            lat = latency_run(args, workers, latency_messages, latency_rate, in_order)
             latency.append(lat)
-            log("  %-4s p50 %7.1f us  p90 %7.1f us  p99 %7.1f us  max %7.1f us" % (
+            log("  %-12s p50 %7.1f us  p90 %7.1f us  p99 %7.1f us  max %7.1f us" % (
                 lat["config"], lat["p50"], lat["p90"], lat["p99"], lat["max"]))
 
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
@@ -624,9 +624,12 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
         for lat in latency:
             md.append("| %s | %d | %.1f | %.1f | %.1f | %.1f |" % (lat["config"], lat["n"], lat["p50"], lat["p90"],
                                                                    lat["p99"], lat["max"]))
-        if len(latency) == 2:
+        if len(latency) >= 2:
             md += ["", "Added by parallelize(): p50 %+.1f µs, p99 %+.1f µs." % (
                 latency[1]["p50"] - latency[0]["p50"], latency[1]["p99"] - latency[0]["p99"])]
+        if len(latency) >= 3:
+            md += ["", "Added by parallelize() and in-order() together: p50 %+.1f µs, p99 %+.1f µs." % (
+                latency[2]["p50"] - latency[0]["p50"], latency[2]["p99"] - latency[0]["p99"])]
     png = write_chart(outdir, rows, workloads, labels, allocators)
     if png:
         md += ["", "![throughput](throughput.png)"]

@@ -51,12 +51,15 @@ public:
   void submit(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
   {
     std::unique_lock<std::mutex> lock(lock_);
-    for (std::size_t i = 0; i < hold_count; ++i)
-      add_held(holds[i].ticket, holds[i].item, holds[i].target);
+    if (!submit_one_each(holds, hold_count, tickets, count))
+      {
+        for (std::size_t i = 0; i < hold_count; ++i)
+          add_held(holds[i].ticket, holds[i].item, holds[i].target);
+        for (std::size_t i = 0; i < count; ++i)
+          slot(tickets[i]).done = true;
+      }
     if (hold_count)
       count_held(hold_count);
-    for (std::size_t i = 0; i < count; ++i)
-      slot(tickets[i]).done = true;
     if (releasing_)
       return; // the releasing thread looks again before it stops
     releasing_ = true;
@@ -165,6 +168,46 @@ private:
     ring_.swap(bigger);
   }
 
+  // under lock_: the common batch, where every ticket, in order, holds exactly
+  // one item (nothing dropped, nothing forked): one pass, one slot each
+  bool submit_one_each(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
+  {
+    if (hold_count != count || count == 0)
+      return false;
+    const std::uint64_t first = tickets[0];
+    const std::uint64_t last = tickets[count - 1];
+    if (last - first != count - 1 || holds[0].ticket != first || holds[count - 1].ticket != last)
+      return false;
+    for (std::size_t i = 0; i < count; ++i)
+      if (holds[i].ticket != first + i || tickets[i] != first + i)
+        return false;
+    slot(first); // the checks, and room up to the last one
+    slot(last);
+    const std::size_t mask = ring_.size() - 1;
+    for (std::size_t i = 0; i < count; ++i)
+      {
+        Slot &s = ring_[(first + i) & mask];
+        if (s.held)
+          add_one_more_held(s, holds[i]);
+        else
+          {
+            s.first = {holds[i].item, holds[i].target};
+            s.held = 1;
+          }
+        s.done = true;
+      }
+    return true;
+  }
+
+  // a ticket that already held an item (held at once, on another thread) gets another
+  void add_one_more_held(Slot &s, const pd_hold &hold)
+  {
+    if (!s.more)
+      s.more = new std::vector<Held>();
+    s.more->push_back({hold.item, hold.target});
+    ++s.held;
+  }
+
   // under lock_: moves the items of the leading done tickets (of all
   // tickets, done or not, when everything goes) to out, in ticket order
   void take_releasable(bool everything, std::vector<Held> &out)
@@ -184,10 +227,12 @@ private:
               {
                 out.insert(out.end(), s.more->begin(), s.more->end());
                 delete s.more;
+                s.more = nullptr;
               }
             taken += s.held;
+            s.held = 0;
           }
-        s = Slot();
+        s.done = false;
         ++head_;
         advanced = true;
       }

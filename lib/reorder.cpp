@@ -168,25 +168,22 @@ private:
     ring_.swap(bigger);
   }
 
-  // under lock_: the common batch, where every ticket, in order, holds exactly
+  // under lock_: the common batch, where every ticket, in ascending order (a
+  // worker's batch; round-robin leaves gaps between its runs), holds exactly
   // one item (nothing dropped, nothing forked): one pass, one slot each
   bool submit_one_each(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
   {
     if (hold_count != count || count == 0)
       return false;
-    const std::uint64_t first = tickets[0];
-    const std::uint64_t last = tickets[count - 1];
-    if (last - first != count - 1 || holds[0].ticket != first || holds[count - 1].ticket != last)
-      return false;
     for (std::size_t i = 0; i < count; ++i)
-      if (holds[i].ticket != first + i || tickets[i] != first + i)
+      if (holds[i].ticket != tickets[i] || (i && tickets[i] <= tickets[i - 1]))
         return false;
-    slot(first); // the checks, and room up to the last one
-    slot(last);
+    slot(tickets[0]); // the checks, and room up to the last one
+    slot(tickets[count - 1]);
     const std::size_t mask = ring_.size() - 1;
     for (std::size_t i = 0; i < count; ++i)
       {
-        Slot &s = ring_[(first + i) & mask];
+        Slot &s = ring_[tickets[i] & mask];
         if (s.held)
           add_one_more_held(s, holds[i]);
         else

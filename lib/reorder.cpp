@@ -108,19 +108,7 @@ private:
   };
 
   // under lock_
-  void add_held(std::uint64_t ticket, void *item, void *target)
-  {
-    Slot &s = slot(ticket);
-    if (s.held == 0)
-      s.first = {item, target};
-    else
-      {
-        if (!s.more)
-          s.more = new std::vector<Held>();
-        s.more->push_back({item, target});
-      }
-    ++s.held;
-  }
+  void add_held(std::uint64_t ticket, void *item, void *target) { put(slot(ticket), {item, target}); }
 
   // under lock_: the gauges, once per call
   void count_held(std::size_t added)
@@ -141,6 +129,20 @@ private:
     std::uint32_t held = 0;
     bool done = false;
   };
+
+  // one more item for a ticket, kept in hold order
+  static void put(Slot &s, Held held)
+  {
+    if (s.held == 0)
+      s.first = held;
+    else
+      {
+        if (!s.more)
+          s.more = new std::vector<Held>();
+        s.more->push_back(held);
+      }
+    ++s.held;
+  }
 
   // under lock_: the slot of a ticket not yet released; the ring grows to
   // reach it (the sources' windows and the dispatcher's max_queued bound how
@@ -184,25 +186,10 @@ private:
     for (std::size_t i = 0; i < count; ++i)
       {
         Slot &s = ring_[tickets[i] & mask];
-        if (s.held)
-          add_one_more_held(s, holds[i]);
-        else
-          {
-            s.first = {holds[i].item, holds[i].target};
-            s.held = 1;
-          }
+        put(s, {holds[i].item, holds[i].target});
         s.done = true;
       }
     return true;
-  }
-
-  // a ticket that already held an item (held at once, on another thread) gets another
-  void add_one_more_held(Slot &s, const pd_hold &hold)
-  {
-    if (!s.more)
-      s.more = new std::vector<Held>();
-    s.more->push_back({hold.item, hold.target});
-    ++s.held;
   }
 
   // under lock_: moves the items of the leading done tickets (of all

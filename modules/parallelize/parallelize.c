@@ -88,6 +88,7 @@ static void
 _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
+  GArray *holds = tickets ? g_ptr_array_index(self->hold_buffers, worker) : NULL;
 
   for (size_t start = 0; start < count; start += self->fetch_limit)
     {
@@ -103,8 +104,7 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
           msg_set_context(msg);
           if (tickets)
             {
-              ParallelizeOrderContext outer =
-                parallelize_order_context_enter(self->stage, tickets[i], g_ptr_array_index(self->hold_buffers, worker));
+              ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, tickets[i], holds);
               log_pipe_forward_msg(&self->super, msg, &path_options);
               parallelize_order_context_leave(outer);
             }
@@ -115,7 +115,6 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       /* released messages go out on this thread: before the end of the batch moves them on */
       if (tickets)
         {
-          GArray *holds = g_ptr_array_index(self->hold_buffers, worker);
           pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, tickets + start, end - start);
           g_array_set_size(holds, 0);
           _update_order_gauges(self);
@@ -304,8 +303,9 @@ _resolve_location(Parallelize *self)
 }
 
 /* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
- * open files), and ivykis aborts the daemon when it cannot get it.  Workers of instances initialised earlier hold
- * theirs already, so counting what is open now covers every instance of the configuration. */
+ * open files), and ivykis aborts the daemon when it cannot get it.  Workers
+ * of instances initialised earlier hold theirs already, so counting what is
+ * open now covers every instance of the configuration. */
 #define PARALLELIZE_FDS_PER_WORKER 1
 #define PARALLELIZE_FD_HEADROOM 32
 

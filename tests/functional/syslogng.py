@@ -188,6 +188,13 @@ class Daemon:
     def thread_ids(self):
         return set(os.listdir("/proc/%d/task" % self.pid()))
 
+    def worker_thread_ids(self):
+        """The module's worker threads, by the name the kernel shows for them ("parallelize/N").
+
+        Counting all threads is not enough: syslog-ng's I/O pool starts threads on demand and keeps
+        an idle one for a while, so the total moves by one or two for reasons of the host's own."""
+        return worker_thread_ids(self.pid())
+
     def rss_kb(self):
         return proc_status(self.pid(), "VmRSS")
 
@@ -493,6 +500,18 @@ def proc_status(pid, field):
 
 def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
+
+
+def worker_thread_ids(pid):
+    ids = set()
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().startswith("parallelize/"):
+                    ids.add(tid)
+        except FileNotFoundError:   # the thread ended while we looked
+            pass
+    return ids
 
 
 # --- the reload scenario of issue 12, for the functional test and for make bench ------------

@@ -73,27 +73,20 @@ def test_round_robin_arrives_exactly_once_and_spreads_evenly(daemon_factory, tmp
     assert max(per_worker) - min(per_worker) <= MESSAGES // 100, per_worker
 
 
-def _settled_thread_count(pid):
-    """Threads of a process, ignoring short-lived helpers: the least seen over a second."""
-    counts = []
-    for _ in range(20):
-        counts.append(len(os.listdir("/proc/%d/task" % pid)))
-        time.sleep(0.05)
-    return min(counts)
-
-
 def test_workers_run_on_their_own_threads(daemon_factory, tmp_path):
-    """Per-thread evidence from the kernel: the daemon has one more thread per worker."""
-    port = free_port()
-    out = str(tmp_path / "out.log")
-    d = daemon_factory(config(port, out, 'parallelize(workers(5));')).start(wait_for_port=port)
-    with_workers = _settled_thread_count(d.pid())
+    """Per-thread evidence from the kernel: one thread of the module's per worker; each worker did work."""
+    n = 20_000
+    d, out = run_stream(daemon_factory, tmp_path, 'parallelize(workers(5));', messages=n)
+    workers = d.worker_thread_ids()
+    assert len(workers) == 5, workers
+    counters = d.parallelize_counters("parallelized_processed_events_total")
+    assert counters["total"] == n and all(counters["worker%d" % i] > 0 for i in range(5)), counters
     d.stop()
 
-    port = free_port()
-    d2 = daemon_factory(config(port, out, 'parallelize(workers(0));')).start(wait_for_port=port)
-    without = _settled_thread_count(d2.pid())
-    assert with_workers - without == 5
+    bypass = tmp_path / "bypass"
+    bypass.mkdir()
+    d2, _ = run_stream(daemon_factory, bypass, 'parallelize(workers(0));', messages=1000)
+    assert d2.worker_thread_ids() == set()
 
 
 @pytest.mark.parametrize("parallelize", [

@@ -31,6 +31,7 @@ struct Batch
 {
   Batch *next;
   BatchReturnStack *owner; // nullptr: freed after use
+  std::uint64_t *ticket_array; // nullptr without tickets; else where they start in this block
   std::uint32_t count;
   std::uint32_t capacity;
   bool ticketed;
@@ -38,7 +39,7 @@ struct Batch
   void **items() { return reinterpret_cast<void **>(this + 1); }
   void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
   // nullptr without tickets
-  std::uint64_t *tickets() { return ticketed ? tickets_at(this, capacity) : nullptr; }
+  std::uint64_t *tickets() { return ticket_array; }
   bool full() const { return count == capacity; }
 
   // Out of memory aborts, as syslog-ng's g_malloc() does: delivering the item
@@ -48,7 +49,7 @@ struct Batch
     auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity, ticketed)));
     if (!batch)
       std::abort();
-    *batch = Batch{nullptr, owner, 0, capacity, ticketed};
+    *batch = Batch{nullptr, owner, ticketed ? tickets_at(batch, capacity) : nullptr, 0, capacity, ticketed};
     return batch;
   }
 
@@ -61,7 +62,10 @@ struct Batch
     bigger->capacity = capacity;
     // the tickets sit after the items: move them to where the larger item array ends
     if (bigger->ticketed)
-      std::memmove(tickets_at(bigger, capacity), tickets_at(bigger, old_capacity), bigger->count * sizeof(std::uint64_t));
+      {
+        bigger->ticket_array = tickets_at(bigger, capacity);
+        std::memmove(bigger->ticket_array, tickets_at(bigger, old_capacity), bigger->count * sizeof(std::uint64_t));
+      }
     return bigger;
   }
 

@@ -50,7 +50,9 @@ void pd_reorder_done(pd_reorder *self, const uint64_t *tickets, size_t count);
 
 /* Both at once, under one lock: a worker collects the holds of a batch and
  * hands them over with the batch's done tickets (the holds first, in the
- * order given). */
+ * order given; holds come in ticket order, as a worker makes them).  A batch
+ * whose first ticket is the oldest one not yet released goes out straight
+ * from these arrays, on this thread, before the call returns. */
 typedef struct pd_hold
 {
   uint64_t ticket;

@@ -144,6 +144,61 @@ Test(reorder, a_batch_of_one_hold_per_ticket_keeps_the_order_and_earlier_holds)
   pd_reorder_free(r);
 }
 
+static void
+_submit_each(pd_reorder *r, const uint64_t *tickets, size_t n)
+{
+  pd_hold holds[64];
+  for (size_t i = 0; i < n; i++)
+    holds[i] = (pd_hold){tickets[i], ITEM(tickets[i] + 1), TARGET};
+  pd_reorder_submit(r, holds, n, tickets, n);
+}
+
+Test(reorder, batches_of_runs_wait_as_runs_and_go_in_ticket_order)
+{
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
+  /* two workers' batches of runs, as round-robin makes them: 0-1 and 4-5 on one, 2-3 and 6-7 on the other */
+  uint64_t b[] = {2, 3, 6, 7};
+  _submit_each(r, b, 4);
+  cr_assert_eq(atomic_load(&released_count), 0, "0 and 1 are not done");
+  cr_assert_eq(pd_reorder_waiting(r), 4);
+  uint64_t a[] = {0, 1, 4, 5};
+  _submit_each(r, a, 4); /* 0-1 go at once, then 2-3 from the stage, 4-5, 6-7 */
+  cr_assert_eq(atomic_load(&released_count), 8);
+  for (int i = 0; i < 8; i++)
+    cr_assert_eq(released[i], (uintptr_t) i + 1, "position %d", i);
+  cr_assert_eq(pd_reorder_waiting(r), 0);
+  cr_assert_eq(pd_reorder_max_waiting(r), 6, "the stage held b's four and a's 4-5; 0-1 never waited");
+  cr_assert_eq(pd_reorder_release_all(r), 0);
+  pd_reorder_free(r);
+}
+
+Test(reorder, a_batch_at_the_head_waits_for_a_single_hold_of_its_own_tickets)
+{
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
+  pd_reorder_hold(r, 1, ITEM(100), TARGET); /* held at once (deliver_inline's way), before ticket 1 is done */
+  uint64_t a[] = {0, 1, 2};
+  _submit_each(r, a, 3);
+  cr_assert_eq(atomic_load(&released_count), 4);
+  cr_assert(released[0] == 1 && released[1] == 100 && released[2] == 2 && released[3] == 3);
+  cr_assert_eq(pd_reorder_release_all(r), 0);
+  pd_reorder_free(r);
+}
+
+Test(reorder, release_all_at_shutdown_includes_runs_and_single_holds)
+{
+  pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
+  uint64_t b[] = {3, 4, 8};
+  _submit_each(r, b, 3);
+  pd_reorder_hold(r, 6, ITEM(7), TARGET);
+  pd_reorder_hold(r, 1, ITEM(2), TARGET); /* never done: its worker stopped */
+  cr_assert_eq(pd_reorder_release_all(r), 5);
+  uintptr_t expected[] = {2, 4, 5, 7, 9};
+  for (int i = 0; i < 5; i++)
+    cr_assert_eq(released[i], expected[i], "position %d", i);
+  cr_assert_eq(pd_reorder_waiting(r), 0);
+  pd_reorder_free(r);
+}
+
 Test(reorder, release_all_passes_on_what_is_left_in_ticket_order)
 {
   pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
@@ -220,4 +275,97 @@ Test(reorder, many_threads_release_every_item_once_in_ticket_order)
   cr_assert_eq(pd_reorder_waiting(stress_stage), 0);
   cr_assert_eq(pd_reorder_release_all(stress_stage), 0);
   pd_reorder_free(stress_stage);
+}
+
+/* The shape of in-order() behind a dispatcher: threads take runs of tickets
+ * (round-robin hands each worker a run, then the next worker's run), collect
+ * a batch of runs with gaps, and submit it at once with its holds: mostly one
+ * per ticket, sometimes a drop or a fork, sometimes a hold made at once
+ * beforehand.  Every item once, in ticket order. */
+#define SUBMIT_THREADS 4
+#define SUBMIT_TICKETS 400000
+#define SUBMIT_RUNS 6
+
+static atomic_uint_fast64_t next_run;
+static atomic_int submit_plain; /* nonzero: one hold per ticket only */
+
+static unsigned
+_submit_holds_for(uint64_t t)
+{
+  if (atomic_load(&submit_plain))
+    return 1;
+  unsigned h = (unsigned) ((t * 2654435761u) >> 9) % 64;
+  return h == 0 ? 0 : h == 1 ? 2 : 1;
+}
+
+static void *
+_submit_thread(void *arg)
+{
+  unsigned seed = (unsigned) (uintptr_t) arg;
+  uint64_t tickets[SUBMIT_RUNS * 16];
+  pd_hold holds[SUBMIT_RUNS * 16 * 2];
+  for (;;)
+    {
+      size_t n = 0, h = 0;
+      for (int run = 0; run < SUBMIT_RUNS; run++)
+        {
+          uint64_t length = 1 + rand_r(&seed) % 16;
+          uint64_t first = atomic_fetch_add(&next_run, length);
+          for (uint64_t t = first; t < first + length && t < SUBMIT_TICKETS; t++)
+            {
+              tickets[n++] = t;
+              unsigned count = _submit_holds_for(t);
+              if (count == 2 && t % 3 == 0)
+                {
+                  /* one of the fork's holds made at once, the other with the batch */
+                  pd_reorder_hold(stress_stage, t, ITEM(t * 2 + 1), TARGET);
+                  holds[h++] = (pd_hold){t, ITEM(t * 2 + 2), TARGET};
+                }
+              else
+                for (unsigned k = 0; k < count; k++)
+                  holds[h++] = (pd_hold){t, ITEM(t * 2 + k + 1), TARGET};
+            }
+        }
+      if (rand_r(&seed) % 64 == 0)
+        usleep(rand_r(&seed) % 300);
+      if (n)
+        pd_reorder_submit(stress_stage, holds, h, tickets, n);
+      if (atomic_load(&next_run) >= SUBMIT_TICKETS)
+        return NULL;
+    }
+}
+
+static void
+_submit_stress(int plain)
+{
+  stress_stage = pd_reorder_new(_release, _released, NULL);
+  atomic_store(&next_run, 0);
+  atomic_store(&submit_plain, plain);
+  pthread_t threads[SUBMIT_THREADS];
+  for (uintptr_t i = 0; i < SUBMIT_THREADS; i++)
+    pthread_create(&threads[i], NULL, _submit_thread, (void *) (i + 1));
+  for (int i = 0; i < SUBMIT_THREADS; i++)
+    pthread_join(threads[i], NULL);
+
+  size_t expected = 0;
+  for (uint64_t t = 0; t < SUBMIT_TICKETS; t++)
+    expected += _submit_holds_for(t);
+  cr_assert_eq(atomic_load(&released_count), expected, "every held item once");
+  cr_assert_eq(atomic_load(&concurrent_releases), 0, "one releasing thread at a time");
+  cr_assert_eq(atomic_load(&overtaken), 0, "a thread released before the previous one flushed what it released");
+  for (size_t i = 1; i < expected; i++)
+    cr_assert_lt(released[i - 1], released[i], "strict order at %zu", i);
+  cr_assert_eq(pd_reorder_waiting(stress_stage), 0);
+  cr_assert_eq(pd_reorder_release_all(stress_stage), 0);
+  pd_reorder_free(stress_stage);
+}
+
+Test(reorder, many_threads_submitting_batches_of_runs_release_every_item_once_in_order, .timeout = 300)
+{
+  _submit_stress(1);
+}
+
+Test(reorder, many_threads_submitting_runs_with_drops_forks_and_single_holds, .timeout = 300)
+{
+  _submit_stress(0);
 }

@@ -58,6 +58,8 @@ WORKLOADS = {
                        "heavy, with in-order() before the destination: the original order restored"),
     "keyed": ("heavy.conf", "json", TUNED_SOURCE, '"$HOST"', 200000,
               "heavy, partition-key(\"$HOST\") over %d hosts" % HOSTS),
+    "keyed-in-order": ("heavy.conf", "json", TUNED_SOURCE, '"$HOST"', 200000,
+                       "keyed, with in-order() before the destination: the original order restored"),
     "heavy-default-window": ("heavy.conf", "json", DEFAULT_SOURCE, None, 50000,
                              "heavy with syslog-ng's default source window (no log-iw-size/log-fetch-limit)"),
     "heavy-window-10k": ("heavy.conf", "json", "log-iw-size(100000) log-fetch-limit(1000)", None, 200000,
@@ -65,7 +67,7 @@ WORKLOADS = {
     "cheap-default-window": ("cheap.conf", "plain", DEFAULT_SOURCE, None, 200000,
                              "cheap with syslog-ng's default source window"),
 }
-DEFAULT_WORKLOADS = "cheap,heavy,heavy-in-order,keyed,heavy-default-window"
+DEFAULT_WORKLOADS = "cheap,heavy,heavy-in-order,keyed,keyed-in-order,heavy-default-window"
 
 # malloc implementations from Debian's archive: name -> (package, soname); run with LD_PRELOAD
 ALLOCATORS = {

@@ -34,6 +34,11 @@ typedef struct Recorder
   int order_violations;
   pthread_mutex_t order_lock;
   unsigned keys; /* items map to key (seq % keys); 0: no order check */
+  /* ordered dispatchers: the ticket each item came with (+1; 0: none yet), how often each ticket came */
+  int ordered;
+  atomic_uint_fast64_t ticket_plus1[MAX_ITEMS];
+  atomic_uchar ticket_seen[MAX_ITEMS];
+  atomic_uint ticket_errors; /* tickets missing where ordered, or given where not */
   /* threaded mode */
   sem_t wake_sem[MAX_WORKERS];
   atomic_int stop;
@@ -69,10 +74,35 @@ _record(void *item)
 }
 
 static void
+_record_ticket(void *item, int given, uint64_t ticket)
+{
+  if (!rec.ordered)
+    {
+      if (given && ticket != 0)
+        atomic_fetch_add(&rec.ticket_errors, 1);
+      return;
+    }
+  if (!given || ticket >= MAX_ITEMS)
+    {
+      atomic_fetch_add(&rec.ticket_errors, 1);
+      return;
+    }
+  atomic_store(&rec.ticket_plus1[(ITEM_PRODUCER(item) * 65536 + ITEM_SEQ(item)) % MAX_ITEMS], ticket + 1);
+  atomic_fetch_add(&rec.ticket_seen[ticket], 1);
+}
+
+static void
 _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
+  if (!tickets && rec.ordered)
+    atomic_fetch_add(&rec.ticket_errors, 1);
+  if (tickets && !rec.ordered)
+    atomic_fetch_add(&rec.ticket_errors, 1);
   for (size_t i = 0; i < count; i++)
-    _record(items[i]);
+    {
+      _record(items[i]);
+      _record_ticket(items[i], tickets != NULL, tickets ? tickets[i] : 0);
+    }
   atomic_fetch_add(&rec.consumed_per_worker[worker], count);
 }
 
@@ -88,6 +118,7 @@ static void
 _deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
 {
   _record(item);
+  _record_ticket(item, 1, ticket);
   atomic_fetch_add(&rec.inline_count, 1);
 }
 
@@ -100,7 +131,11 @@ _queued(void *user_data, unsigned worker, size_t count)
 static pd_dispatcher *
 _new_bounded_dispatcher(unsigned workers, unsigned producers, unsigned batch_size, unsigned max_queued)
 {
-  pd_options options = {.workers = workers, .producers = producers, .batch_size = batch_size, .max_queued = max_queued};
+  pd_options options = {.workers = workers,
+                        .producers = producers,
+                        .batch_size = batch_size,
+                        .max_queued = max_queued,
+                        .ordered = rec.ordered};
   pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .queued = _queued};
   rec.workers = workers;
   rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
@@ -186,7 +221,102 @@ _stop_workers(void)
     }
 }
 
+/* ordered: tickets 0 .. total-1, each once; each producer's tickets rise with its sequence */
+static void
+_assert_tickets(unsigned producers, unsigned items)
+{
+  cr_assert_eq(atomic_load(&rec.ticket_errors), 0, "tickets missing, or given without ordering");
+  if (!rec.ordered)
+    return;
+  for (unsigned t = 0; t < producers * items; t++)
+    cr_assert_eq(atomic_load(&rec.ticket_seen[t]), 1, "ticket %u came %u times", t, atomic_load(&rec.ticket_seen[t]));
+  for (unsigned p = 0; p < producers; p++)
+    {
+      uint64_t last = 0;
+      for (unsigned seq = 0; seq < items; seq++)
+        {
+          uint64_t t = atomic_load(&rec.ticket_plus1[(p * 65536 + seq) % MAX_ITEMS]);
+          cr_assert_gt(t,
+                       last,
+                       "producer %u: item %u has ticket %llu after %llu",
+                       p,
+                       seq,
+                       (unsigned long long) t - 1,
+                       (unsigned long long) last - 1);
+          last = t;
+        }
+    }
+}
+
 TestSuite(dispatcher, .init = _reset, .fini = _teardown);
+
+Test(dispatcher, ordered_items_carry_their_arrival_position_as_ticket_to_workers_and_inline)
+{
+  rec.ordered = 1;
+  _new_dispatcher(3, 1, 7);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  pd_dispatcher_open(rec.dispatcher, 1);
+  /* worker 2 never opens: what round-robin gives it is delivered inline, with its ticket */
+  unsigned n = 1000;
+  for (unsigned i = 0; i < n; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, pd_dispatcher_route_next(rec.dispatcher, 0), ITEM(0, i));
+      if (i % 50 == 49)
+        {
+          pd_dispatcher_flush(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 1);
+        }
+    }
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  pd_dispatcher_drain(rec.dispatcher, 1);
+  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), n);
+  cr_assert_gt(atomic_load(&rec.inline_count), 0, "worker 2 got nothing: the inline path went untested");
+  cr_assert_gt(_total_consumed(), 0);
+  /* one producer: the ticket is exactly the position in which the item was added */
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  _assert_tickets(1, n);
+}
+
+Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
+{
+  rec.ordered = 1;
+  _new_dispatcher(4, 1, 5);
+  for (unsigned w = 0; w < 4; w++)
+    pd_dispatcher_open(rec.dispatcher, w);
+  char key[16];
+  for (unsigned i = 0; i < 600; i++)
+    {
+      int len = snprintf(key, sizeof(key), "k%u", i % 13);
+      unsigned worker = pd_dispatcher_route_key(rec.dispatcher, key, (size_t) len);
+      if (i % 3 == 0)
+        pd_dispatcher_hand_off(rec.dispatcher, worker, ITEM(0, i));
+      else
+        pd_dispatcher_add(rec.dispatcher, 0, worker, ITEM(0, i));
+    }
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  for (unsigned w = 0; w < 4; w++)
+    pd_dispatcher_close(rec.dispatcher, w);
+  cr_assert_eq(_total_consumed(), 600);
+  for (unsigned i = 0; i < 600; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  _assert_tickets(1, 600);
+}
+
+Test(dispatcher, without_ordering_there_are_no_tickets)
+{
+  _new_dispatcher(2, 1, 4);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned i = 0; i < 100; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, pd_dispatcher_route_next(rec.dispatcher, 0), ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), 100);
+  cr_assert_gt(atomic_load(&rec.inline_count), 0);
+  _assert_tickets(1, 100);
+}
 
 Test(dispatcher, rejects_out_of_range_options)
 {
@@ -594,6 +724,8 @@ _run_random_round(unsigned seed)
   unsigned batch_size = (seed % 5 == 0) ? 0 : 1 + (seed * 13) % 64;
   unsigned items = 200 + (seed * 31) % 800;
   rec.keys = 1 + seed % 9;
+  /* every third round with tickets (in-order() after parallelize()) */
+  rec.ordered = seed % 3 == 0;
   /* every other round, producers may have to wait for their workers */
   _new_bounded_dispatcher(workers, producers, batch_size, seed % 2 ? 16 + seed % 50 : 0);
   _start_workers();
@@ -630,6 +762,7 @@ _run_random_round(unsigned seed)
                    seq,
                    atomic_load(&rec.seen[(p * 65536 + seq) % MAX_ITEMS]));
   cr_assert_eq(rec.order_violations, 0, "seed %u: per-key order broken", seed);
+  _assert_tickets(producers, items);
   pd_dispatcher_free(rec.dispatcher);
   rec.dispatcher = NULL;
   pthread_mutex_destroy(&rec.order_lock);

@@ -254,19 +254,22 @@ _stress_thread(void *arg)
     }
 }
 
-Test(reorder, many_threads_release_every_item_once_in_ticket_order)
+/* runs thread_main on nthreads threads against a fresh stress_stage, then checks what came out:
+ * every item that holds_for() says was held, once, in strict order, one releaser at a time */
+static void
+_run_stress(void *(*thread_main)(void *), int nthreads, unsigned (*holds_for)(uint64_t), uint64_t tickets)
 {
   stress_stage = pd_reorder_new(_release, _released, NULL);
-  atomic_store(&next_ticket, 0);
-  pthread_t threads[STRESS_THREADS];
-  for (uintptr_t i = 0; i < STRESS_THREADS; i++)
-    pthread_create(&threads[i], NULL, _stress_thread, (void *) (i + 1));
-  for (int i = 0; i < STRESS_THREADS; i++)
+  pthread_t threads[8];
+  cr_assert_leq(nthreads, 8);
+  for (uintptr_t i = 0; i < (uintptr_t) nthreads; i++)
+    pthread_create(&threads[i], NULL, thread_main, (void *) (i + 1));
+  for (int i = 0; i < nthreads; i++)
     pthread_join(threads[i], NULL);
 
   size_t expected = 0;
-  for (uint64_t t = 0; t < STRESS_TICKETS; t++)
-    expected += _holds_for(t);
+  for (uint64_t t = 0; t < tickets; t++)
+    expected += holds_for(t);
   cr_assert_eq(atomic_load(&released_count), expected, "every held item once");
   cr_assert_eq(atomic_load(&concurrent_releases), 0, "one releasing thread at a time");
   cr_assert_eq(atomic_load(&overtaken), 0, "a thread released before the previous one flushed what it released");
@@ -275,6 +278,12 @@ Test(reorder, many_threads_release_every_item_once_in_ticket_order)
   cr_assert_eq(pd_reorder_waiting(stress_stage), 0);
   cr_assert_eq(pd_reorder_release_all(stress_stage), 0);
   pd_reorder_free(stress_stage);
+}
+
+Test(reorder, many_threads_release_every_item_once_in_ticket_order)
+{
+  atomic_store(&next_ticket, 0);
+  _run_stress(_stress_thread, STRESS_THREADS, _holds_for, STRESS_TICKETS);
 }
 
 /* The shape of in-order() behind a dispatcher: threads take runs of tickets
@@ -338,26 +347,9 @@ _submit_thread(void *arg)
 static void
 _submit_stress(int plain)
 {
-  stress_stage = pd_reorder_new(_release, _released, NULL);
   atomic_store(&next_run, 0);
   atomic_store(&submit_plain, plain);
-  pthread_t threads[SUBMIT_THREADS];
-  for (uintptr_t i = 0; i < SUBMIT_THREADS; i++)
-    pthread_create(&threads[i], NULL, _submit_thread, (void *) (i + 1));
-  for (int i = 0; i < SUBMIT_THREADS; i++)
-    pthread_join(threads[i], NULL);
-
-  size_t expected = 0;
-  for (uint64_t t = 0; t < SUBMIT_TICKETS; t++)
-    expected += _submit_holds_for(t);
-  cr_assert_eq(atomic_load(&released_count), expected, "every held item once");
-  cr_assert_eq(atomic_load(&concurrent_releases), 0, "one releasing thread at a time");
-  cr_assert_eq(atomic_load(&overtaken), 0, "a thread released before the previous one flushed what it released");
-  for (size_t i = 1; i < expected; i++)
-    cr_assert_lt(released[i - 1], released[i], "strict order at %zu", i);
-  cr_assert_eq(pd_reorder_waiting(stress_stage), 0);
-  cr_assert_eq(pd_reorder_release_all(stress_stage), 0);
-  pd_reorder_free(stress_stage);
+  _run_stress(_submit_thread, SUBMIT_THREADS, _submit_holds_for, SUBMIT_TICKETS);
 }
 
 Test(reorder, many_threads_submitting_batches_of_runs_release_every_item_once_in_order, .timeout = 300)

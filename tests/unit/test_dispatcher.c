@@ -39,6 +39,10 @@ typedef struct Recorder
   atomic_uint_fast64_t ticket_plus1[MAX_ITEMS];
   atomic_uchar ticket_seen[MAX_ITEMS];
   atomic_uint ticket_errors; /* tickets missing where ordered, or given where not */
+  /* per worker, consumed and inline alike: the last ticket (+1), and how often a lower one followed it
+   * (only meaningful with one producer: several take tickets and hand batches over in either order) */
+  atomic_uint_fast64_t worker_last_ticket_plus1[MAX_WORKERS];
+  atomic_uint worker_ticket_regressions;
   /* threaded mode */
   sem_t wake_sem[MAX_WORKERS];
   atomic_int stop;
@@ -74,7 +78,7 @@ _record(void *item)
 }
 
 static void
-_record_ticket(void *item, int given, uint64_t ticket)
+_record_ticket(unsigned worker, void *item, int given, uint64_t ticket)
 {
   if (!rec.ordered)
     {
@@ -89,6 +93,8 @@ _record_ticket(void *item, int given, uint64_t ticket)
     }
   atomic_store(&rec.ticket_plus1[(ITEM_PRODUCER(item) * 65536 + ITEM_SEQ(item)) % MAX_ITEMS], ticket + 1);
   atomic_fetch_add(&rec.ticket_seen[ticket], 1);
+  if (atomic_exchange(&rec.worker_last_ticket_plus1[worker], ticket + 1) > ticket + 1)
+    atomic_fetch_add(&rec.worker_ticket_regressions, 1);
 }
 
 static void
@@ -101,7 +107,7 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
   for (size_t i = 0; i < count; i++)
     {
       _record(items[i]);
-      _record_ticket(items[i], tickets != NULL, tickets ? tickets[i] : 0);
+      _record_ticket(worker, items[i], tickets != NULL, tickets ? tickets[i] : 0);
     }
   atomic_fetch_add(&rec.consumed_per_worker[worker], count);
 }
@@ -118,7 +124,7 @@ static void
 _deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
 {
   _record(item);
-  _record_ticket(item, 1, ticket);
+  _record_ticket(worker, item, 1, ticket);
   atomic_fetch_add(&rec.inline_count, 1);
 }
 
@@ -305,6 +311,106 @@ Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
   _assert_tickets(1, 600);
 }
 
+Test(dispatcher, ordered_round_robin_over_open_workers_numbers_items_in_the_order_they_were_added)
+{
+  rec.ordered = 1;
+  _new_dispatcher(4, 1, 3);
+  for (unsigned w = 0; w < 4; w++)
+    pd_dispatcher_open(rec.dispatcher, w);
+  /* 128 runs of 16: an equal share for each worker; batches of 3, consumed ones reused with new tickets */
+  unsigned n = 2048;
+  for (unsigned i = 0; i < n; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, pd_dispatcher_route_next(rec.dispatcher, 0), ITEM(0, i));
+      if (i % 37 == 36)
+        pd_dispatcher_flush(rec.dispatcher, 0);
+      if (i % 101 == 100)
+        pd_dispatcher_drain(rec.dispatcher, (i / 101) % 4);
+    }
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  for (unsigned w = 0; w < 4; w++)
+    pd_dispatcher_close(rec.dispatcher, w);
+  cr_assert_eq(atomic_load(&rec.inline_count), 0);
+  for (unsigned w = 0; w < 4; w++)
+    cr_assert_eq(atomic_load(&rec.consumed_per_worker[w]), n / 4, "worker %u", w);
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  cr_assert_eq(atomic_load(&rec.worker_ticket_regressions), 0, "a worker got one producer's tickets out of order");
+  _assert_tickets(1, n);
+}
+
+Test(dispatcher, ordered_tickets_stay_with_their_items_when_a_batch_grows)
+{
+  rec.ordered = 1;
+  /* batch_size 0: a batch starts at 32 items and doubles (tickets moved behind the items) until the flush */
+  _new_dispatcher(2, 1, 0);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  pd_dispatcher_open(rec.dispatcher, 1);
+  unsigned n = 3000;
+  for (unsigned i = 0; i < n; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, (i / 5) % 2, ITEM(0, i));
+      if (i % 1000 == 999)
+        {
+          pd_dispatcher_flush(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 1);
+        }
+    }
+  cr_assert_eq(_total_consumed(), n);
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  cr_assert_eq(atomic_load(&rec.worker_ticket_regressions), 0, "a worker got one producer's tickets out of order");
+  _assert_tickets(1, n);
+}
+
+Test(dispatcher, ordered_items_for_a_closed_worker_go_inline_with_their_position_as_ticket)
+{
+  rec.ordered = 1;
+  _new_dispatcher(3, 1, 4);
+  for (unsigned w = 0; w < 3; w++)
+    pd_dispatcher_open(rec.dispatcher, w);
+  unsigned n = 900;
+  unsigned consumed_by_1_before_close = 0;
+  for (unsigned i = 0; i < n; i++)
+    {
+      unsigned worker = pd_dispatcher_route_next(rec.dispatcher, 0);
+      /* handed over or added, both go inline to a closed worker (only there: a hand-off to an open worker
+       * may overtake the producer's batch for it, and the tickets a worker gets would not rise) */
+      if (worker == 1 && i > n / 2 && i % 2 == 0)
+        pd_dispatcher_hand_off(rec.dispatcher, worker, ITEM(0, i));
+      else
+        pd_dispatcher_add(rec.dispatcher, 0, worker, ITEM(0, i));
+      if (i == n / 2)
+        {
+          /* worker 1 goes away half-way: what it had is consumed, what it gets from now on goes inline */
+          pd_dispatcher_flush(rec.dispatcher, 0);
+          pd_dispatcher_close(rec.dispatcher, 1);
+          consumed_by_1_before_close = atomic_load(&rec.consumed_per_worker[1]);
+        }
+      if (i % 40 == 39)
+        {
+          pd_dispatcher_flush(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 0);
+          pd_dispatcher_drain(rec.dispatcher, 2);
+        }
+    }
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  pd_dispatcher_close(rec.dispatcher, 0);
+  pd_dispatcher_close(rec.dispatcher, 2);
+  cr_assert_gt(consumed_by_1_before_close, 0);
+  cr_assert_eq(atomic_load(&rec.consumed_per_worker[1]), consumed_by_1_before_close, "a closed worker consumed");
+  cr_assert_gt(atomic_load(&rec.inline_count), 0, "nothing went inline: the closed path went untested");
+  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), n);
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  /* worker 1's inline items follow its consumed ones: their tickets go on rising */
+  cr_assert_eq(atomic_load(&rec.worker_ticket_regressions),
+               0,
+               "tickets went back on a worker (on worker 1: inline overtook its queue)");
+  _assert_tickets(1, n);
+}
+
 Test(dispatcher, without_ordering_there_are_no_tickets)
 {
   _new_dispatcher(2, 1, 4);
@@ -312,10 +418,14 @@ Test(dispatcher, without_ordering_there_are_no_tickets)
   for (unsigned i = 0; i < 100; i++)
     pd_dispatcher_add(rec.dispatcher, 0, pd_dispatcher_route_next(rec.dispatcher, 0), ITEM(0, i));
   pd_dispatcher_flush(rec.dispatcher, 0);
+  /* handed over one at a time, to an open worker and to one never opened */
+  for (unsigned i = 100; i < 120; i++)
+    pd_dispatcher_hand_off(rec.dispatcher, i % 2, ITEM(0, i));
   pd_dispatcher_drain(rec.dispatcher, 0);
-  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), 100);
+  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), 120);
   cr_assert_gt(atomic_load(&rec.inline_count), 0);
-  _assert_tickets(1, 100);
+  cr_assert_gt(_total_consumed(), 0);
+  _assert_tickets(1, 120);
 }
 
 Test(dispatcher, rejects_out_of_range_options)
@@ -690,6 +800,7 @@ typedef struct ProducerArgs
   unsigned flush_every;
   int batching;
   unsigned seed;
+  pthread_barrier_t *start; /* if set: all producers start together, to contend from the first item */
 } ProducerArgs;
 
 static void *
@@ -697,6 +808,8 @@ _producer_main(void *arg)
 {
   ProducerArgs *args = arg;
   char key[16];
+  if (args->start)
+    pthread_barrier_wait(args->start);
   for (unsigned seq = 0; seq < args->items; seq++)
     {
       /* key = seq % keys: the same key always lands on the same worker */
@@ -774,4 +887,52 @@ Test(dispatcher, exactly_once_and_in_key_order_with_many_producers_and_workers, 
   unsigned first = getenv("DISPATCHER_SEED") ? (unsigned) atoi(getenv("DISPATCHER_SEED")) : 1;
   for (unsigned seed = first; seed < first + rounds; seed++)
     _run_random_round(seed);
+}
+
+/* ordered, producers on threads of their own started together: three batching, flushing at different
+ * paces, and one handing items over one at a time */
+static void
+_run_ordered_producers_round(unsigned round)
+{
+  _reset();
+  rec.ordered = 1;
+  rec.keys = 7;
+  _new_dispatcher(3, 4, 8);
+  _start_workers();
+  unsigned producers = 4, items = 10000;
+  pthread_t threads[4];
+  ProducerArgs args[4];
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, producers);
+  for (unsigned p = 0; p < producers; p++)
+    {
+      args[p] = (ProducerArgs){.index = p,
+                               .items = items,
+                               .flush_every = 3 + p * 11,
+                               .batching = p != 3,
+                               .seed = round * 101 + p,
+                               .start = &start};
+      pthread_create(&threads[p], NULL, _producer_main, &args[p]);
+    }
+  for (unsigned p = 0; p < producers; p++)
+    pthread_join(threads[p], NULL);
+  pthread_barrier_destroy(&start);
+  _stop_workers();
+  cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), producers * items, "round %u", round);
+  for (unsigned p = 0; p < producers; p++)
+    for (unsigned seq = 0; seq < items; seq++)
+      cr_assert_eq(atomic_load(&rec.seen[p * 65536 + seq]), 1, "round %u: item %u/%u", round, p, seq);
+  cr_assert_eq(rec.order_violations, 0, "round %u", round);
+  /* tickets 0 .. 4 * items - 1, each once, and each producer's rising in the order it added its items */
+  _assert_tickets(producers, items);
+  pd_dispatcher_free(rec.dispatcher);
+  rec.dispatcher = NULL;
+  pthread_mutex_destroy(&rec.order_lock);
+}
+
+/* several rounds: two producers taking a ticket at the same instant is what breaks a ticket counter */
+Test(dispatcher, ordered_tickets_from_many_producer_threads_are_unique_and_rise_per_producer)
+{
+  for (unsigned round = 0; round < 10; round++)
+    _run_ordered_producers_round(round);
 }

@@ -76,25 +76,33 @@ public:
     if (releasing_)
       return; // the releasing thread looks again before it stops
     releasing_ = true;
+    // what this thread released waits in the host's per-thread batch until
+    // released_ moves it on: once, when nothing more is releasable, before
+    // the role can go to another thread (whose items could overtake it)
+    bool unflushed = false;
     if (direct_tickets)
       {
         lock.unlock();
         release(holds - direct_holds, holds);
-        if (released_ && direct_holds)
-          released_(user_data_);
+        unflushed = direct_holds != 0;
         lock.lock();
       }
     for (;;)
       {
         take_releasable(false, out_);
         if (out_.segments.empty())
-          break;
+          {
+            if (!unflushed || !released_)
+              break;
+            lock.unlock();
+            released_(user_data_);
+            unflushed = false;
+            lock.lock();
+            continue; // a look again: tickets done meanwhile left their release to us
+          }
         lock.unlock();
         release(out_);
-        // before the flag can go to another thread: what this one released
-        // must be on its way, not waiting in a per-thread batch of the host
-        if (released_)
-          released_(user_data_);
+        unflushed = true;
         lock.lock();
         recycle(out_);
       }

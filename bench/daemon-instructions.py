@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The daemon's instructions per message under callgrind: a CPU figure that the noise of a shared
-machine does not move (msg/s and CPU seconds there spread by 10-30% from run to run).
+"""The daemon's instructions per message under callgrind: a CPU figure that moves by under 1%
+between sessions on a shared machine, where msg/s and CPU seconds spread by 10-50% between runs.
 
     daemon-instructions.py OUTDIR MODULE_DIR SEND_FILE [MESSAGES]
 

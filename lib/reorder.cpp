@@ -51,15 +51,17 @@ public:
 
   void submit(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
   {
+    // before the lock: it reads only the caller's arrays
+    std::vector<std::size_t> &runs = thread_runs();
+    const bool each = find_runs(holds, hold_count, tickets, count, runs);
     std::unique_lock<std::mutex> lock(lock_);
     // the batch that the oldest unreleased ticket starts (with one worker,
     // every batch) goes out from the caller's array, never stored
-    const bool each = find_runs(holds, hold_count, tickets, count);
     std::size_t direct_tickets = 0, direct_holds = 0;
     if (!releasing_ && count && tickets[0] == head_)
-      direct_prefix(each, holds, hold_count, tickets, count, direct_tickets, direct_holds);
+      direct_prefix(each, runs, holds, hold_count, tickets, count, direct_tickets, direct_holds);
     // with one item each, the direct prefix is the first run or nothing
-    const bool stored = each && store_runs(holds, tickets, count, direct_tickets ? 1 : 0);
+    const bool stored = each && store_runs(runs, holds, tickets, count, direct_tickets ? 1 : 0);
     holds += direct_holds;
     hold_count -= direct_holds;
     tickets += direct_tickets;
@@ -272,16 +274,27 @@ private:
     ring_.swap(bigger);
   }
 
-  // under lock_: is this the common batch, where every ticket, in ascending
-  // order, holds exactly one item (nothing dropped, nothing forked)?  If so,
-  // runs_ has where each run of consecutive tickets starts (a worker's batch
-  // has runs: round-robin leaves gaps between them), then count.
-  bool find_runs(const pd_hold *holds, std::size_t hold_count, const std::uint64_t *tickets, std::size_t count)
+  // a thread's scratch list of runs, kept between calls (no allocation per batch)
+  static std::vector<std::size_t> &thread_runs()
   {
-    runs_.clear();
+    static thread_local std::vector<std::size_t> runs;
+    return runs;
+  }
+
+  // is this the common batch, where every ticket, in ascending order, holds
+  // exactly one item (nothing dropped, nothing forked)?  If so, runs has where
+  // each run of consecutive tickets starts (a worker's batch has runs:
+  // round-robin leaves gaps between them), then count.
+  static bool find_runs(const pd_hold *holds,
+                        std::size_t hold_count,
+                        const std::uint64_t *tickets,
+                        std::size_t count,
+                        std::vector<std::size_t> &runs)
+  {
+    runs.clear();
     if (hold_count != count || count == 0 || count > UINT32_MAX || holds[0].ticket != tickets[0])
       return false;
-    runs_.push_back(0);
+    runs.push_back(0);
     std::uint64_t next = tickets[0] + 1; // where the run goes on
     for (std::size_t i = 1; i < count; ++i, ++next)
       {
@@ -290,13 +303,13 @@ private:
           {
             if (t < next)
               return false;
-            runs_.push_back(i);
+            runs.push_back(i);
             next = t;
           }
         if (holds[i].ticket != t)
           return false;
       }
-    runs_.push_back(count);
+    runs.push_back(count);
     return true;
   }
 
@@ -307,8 +320,9 @@ private:
   // follow on from head_ one by one and have nothing held in the ring, with
   // their holds (at the start of holds, which are in ticket order).  They are
   // taken as released (head_ moves past them); the caller releases the holds.
-  // With one item each (runs_ found), that is the whole first run or nothing.
+  // With one item each (runs found), that is the whole first run or nothing.
   void direct_prefix(bool each,
+                     const std::vector<std::size_t> &runs,
                      const pd_hold *holds,
                      std::size_t hold_count,
                      const std::uint64_t *tickets,
@@ -319,7 +333,7 @@ private:
     std::size_t i = 0, j = 0;
     if (each)
       {
-        const std::size_t run = runs_[1];
+        const std::size_t run = runs[1];
         if (loose_)
           while (i < run && vacant(tickets[i]))
             ++i;
@@ -338,13 +352,17 @@ private:
       end_ = head_;
   }
 
-  // under lock_, with runs_ found: the holds of the runs from runs_[first_run]
+  // under lock_, with runs found: the holds of the runs from runs[first_run]
   // on are copied as they are into a block, and each run is stored in the
   // slot of its first ticket.  Not if any of their tickets has something in
   // the ring already (then they go one ticket at a time).
-  bool store_runs(const pd_hold *holds, const std::uint64_t *tickets, std::size_t count, std::size_t first_run)
+  bool store_runs(const std::vector<std::size_t> &runs,
+                  const pd_hold *holds,
+                  const std::uint64_t *tickets,
+                  std::size_t count,
+                  std::size_t first_run)
   {
-    const std::size_t from = runs_[first_run];
+    const std::size_t from = runs[first_run];
     if (from == count)
       return true;
     if (loose_)
@@ -356,12 +374,12 @@ private:
     Block *block = take_block();
     block->holds.assign(holds + from, holds + count);
     const std::size_t mask = ring_.size() - 1;
-    for (std::size_t r = first_run; r + 1 < runs_.size(); ++r)
+    for (std::size_t r = first_run; r + 1 < runs.size(); ++r)
       {
-        Slot &s = ring_[tickets[runs_[r]] & mask];
+        Slot &s = ring_[tickets[runs[r]] & mask];
         s.run = block;
-        s.run_begin = static_cast<std::uint32_t>(runs_[r] - from);
-        s.run_length = static_cast<std::uint32_t>(runs_[r + 1] - runs_[r]);
+        s.run_begin = static_cast<std::uint32_t>(runs[r] - from);
+        s.run_length = static_cast<std::uint32_t>(runs[r + 1] - runs[r]);
         s.done = true;
         ++block->runs_left;
       }
@@ -451,7 +469,6 @@ private:
   std::uint64_t head_ = 0; // the oldest ticket not released
   std::uint64_t end_ = 0; // one past the newest ticket seen
   bool releasing_ = false;
-  std::vector<std::size_t> runs_; // find_runs()
   std::size_t loose_ = 0; // slots in use one ticket at a time (not runs); while 0, every slot but runs' is empty
   Taken out_; // being released; only the releasing thread touches it outside the lock
   std::vector<std::unique_ptr<Block>> blocks_; // every block made; as many as batches wait at once

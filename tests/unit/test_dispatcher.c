@@ -254,6 +254,16 @@ _assert_tickets(unsigned producers, unsigned items)
     }
 }
 
+/* one producer: each item's ticket is exactly the position in which it was added, and the rest of
+ * _assert_tickets() */
+static void
+_assert_tickets_are_positions(unsigned items)
+{
+  for (unsigned i = 0; i < items; i++)
+    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
+  _assert_tickets(1, items);
+}
+
 TestSuite(dispatcher, .init = _reset, .fini = _teardown);
 
 Test(dispatcher, ordered_items_carry_their_arrival_position_as_ticket_to_workers_and_inline)
@@ -280,10 +290,7 @@ Test(dispatcher, ordered_items_carry_their_arrival_position_as_ticket_to_workers
   cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), n);
   cr_assert_gt(atomic_load(&rec.inline_count), 0, "worker 2 got nothing: the inline path went untested");
   cr_assert_gt(_total_consumed(), 0);
-  /* one producer: the ticket is exactly the position in which the item was added */
-  for (unsigned i = 0; i < n; i++)
-    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
-  _assert_tickets(1, n);
+  _assert_tickets_are_positions(n);
 }
 
 Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
@@ -306,9 +313,7 @@ Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
   for (unsigned w = 0; w < 4; w++)
     pd_dispatcher_close(rec.dispatcher, w);
   cr_assert_eq(_total_consumed(), 600);
-  for (unsigned i = 0; i < 600; i++)
-    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
-  _assert_tickets(1, 600);
+  _assert_tickets_are_positions(600);
 }
 
 Test(dispatcher, ordered_round_robin_over_open_workers_numbers_items_in_the_order_they_were_added)
@@ -333,10 +338,8 @@ Test(dispatcher, ordered_round_robin_over_open_workers_numbers_items_in_the_orde
   cr_assert_eq(atomic_load(&rec.inline_count), 0);
   for (unsigned w = 0; w < 4; w++)
     cr_assert_eq(atomic_load(&rec.consumed_per_worker[w]), n / 4, "worker %u", w);
-  for (unsigned i = 0; i < n; i++)
-    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
   cr_assert_eq(atomic_load(&rec.worker_ticket_regressions), 0, "a worker got one producer's tickets out of order");
-  _assert_tickets(1, n);
+  _assert_tickets_are_positions(n);
 }
 
 Test(dispatcher, ordered_tickets_stay_with_their_items_when_a_batch_grows)
@@ -358,10 +361,8 @@ Test(dispatcher, ordered_tickets_stay_with_their_items_when_a_batch_grows)
         }
     }
   cr_assert_eq(_total_consumed(), n);
-  for (unsigned i = 0; i < n; i++)
-    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
   cr_assert_eq(atomic_load(&rec.worker_ticket_regressions), 0, "a worker got one producer's tickets out of order");
-  _assert_tickets(1, n);
+  _assert_tickets_are_positions(n);
 }
 
 Test(dispatcher, ordered_items_for_a_closed_worker_go_inline_with_their_position_as_ticket)
@@ -402,13 +403,11 @@ Test(dispatcher, ordered_items_for_a_closed_worker_go_inline_with_their_position
   cr_assert_eq(atomic_load(&rec.consumed_per_worker[1]), consumed_by_1_before_close, "a closed worker consumed");
   cr_assert_gt(atomic_load(&rec.inline_count), 0, "nothing went inline: the closed path went untested");
   cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), n);
-  for (unsigned i = 0; i < n; i++)
-    cr_assert_eq(atomic_load(&rec.ticket_plus1[i]), i + 1, "item %u", i);
   /* worker 1's inline items follow its consumed ones: their tickets go on rising */
   cr_assert_eq(atomic_load(&rec.worker_ticket_regressions),
                0,
                "tickets went back on a worker (on worker 1: inline overtook its queue)");
-  _assert_tickets(1, n);
+  _assert_tickets_are_positions(n);
 }
 
 Test(dispatcher, without_ordering_there_are_no_tickets)

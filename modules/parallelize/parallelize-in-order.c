@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-in-order.h"
-#include "parallelize.h"
 #include "parallelize-compat.h"
-#include "parallelize-item.h"
+#include "parallelize-order.h"
 
 #include "cfg-tree.h"
 #include "messages.h"
@@ -13,55 +12,11 @@ typedef struct _InOrder
   gchar *location;
 } InOrder;
 
-static __thread ParallelizeOrderContext current_context;
-
-ParallelizeOrderContext
-parallelize_order_context_enter(pd_reorder *stage, guint64 ticket, GArray *holds)
-{
-  ParallelizeOrderContext outer = current_context;
-  current_context.stage = stage;
-  current_context.ticket = ticket;
-  current_context.holds = holds;
-  return outer;
-}
-
-void
-parallelize_order_context_leave(ParallelizeOrderContext outer)
-{
-  current_context = outer;
-}
-
-void
-in_order_release(void *user_data, void *item, void *target)
-{
-  LogPathOptions path_options;
-  LogMessage *msg = parallelize_item_unpack(item, &path_options);
-
-  /* a second in-order() further on lets it through: its order is restored already */
-  ParallelizeOrderContext outer = parallelize_order_context_enter(NULL, 0, NULL);
-  msg_set_context(msg);
-  log_pipe_forward_msg((LogPipe *) target, msg, &path_options);
-  msg_set_context(NULL);
-  parallelize_order_context_leave(outer);
-}
-
 static void
 in_order_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_options)
 {
-  if (!current_context.stage)
-    {
-      log_pipe_forward_msg(s, msg, path_options);
-      return;
-    }
-  /* the stage owns the reference (and the ack) until it passes the message on */
-  void *item = parallelize_item_pack(msg, path_options);
-  if (current_context.holds)
-    {
-      pd_hold hold = {.ticket = current_context.ticket, .item = item, .target = s};
-      g_array_append_val(current_context.holds, hold);
-    }
-  else
-    pd_reorder_hold(current_context.stage, current_context.ticket, item, s);
+  if (!parallelize_order_hold(s, msg, path_options))
+    log_pipe_forward_msg(s, msg, path_options);
 }
 
 /* finding the parallelize() before us */
@@ -79,12 +34,13 @@ _last_parallelize_in(LogExprNode *node)
     }
   if (found)
     return found;
-  if (node->content == ENC_PIPE && node->object && parallelize_is_parallelize((LogPipe *) node->object))
+  const ParallelizeTicketSource *source = parallelize_order_ticket_source();
+  if (node->content == ENC_PIPE && node->object && source && source->is_source((LogPipe *) node->object))
     return (LogPipe *) node->object;
   return NULL;
 }
 
-/* the mirror of parallelize-routing-check.c: the siblings before us at every level up, nearest first */
+/* the mirror of parallelize-path.c: the siblings before us at every level up, nearest first */
 static LogPipe *
 _find_parallelize_before(LogExprNode *node)
 {
@@ -128,7 +84,7 @@ in_order_init(LogPipe *s)
                   evt_tag_str("hint", "put parallelize() (or worker-pool()) before in-order() in the same log path"));
       return TRUE;
     }
-  parallelize_enable_ordering(parallelize);
+  parallelize_order_ticket_source()->request_tickets(parallelize);
   msg_verbose("in-order(): restoring the order of parallelize()", evt_tag_str("location", self->location));
   return TRUE;
 }

@@ -5,8 +5,10 @@
 #include "plugin.h"
 #include "plugin-types.h"
 
+#include "parallelize.h"
 #include "parallelize-generator.h"
 #include "parallelize-in-order.h"
+#include "parallelize-order.h"
 #include "parallelize-parser.h"
 #include "parallelize-thread-ids.h"
 
@@ -56,6 +58,7 @@ gboolean
 parallelize_module_init(PluginContext *context, CfgArgs *args)
 {
   parallelize_thread_ids_module_loaded(context);
+  parallelize_order_register_ticket_source(&parallelize_ticket_source);
   /* the parser {} entries (the first three) */
   plugin_register(context, parallelize_plugins, 3);
   parallelize_generator_register(context, PARALLELIZE_NAME);

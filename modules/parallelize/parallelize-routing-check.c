@@ -1,24 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-routing-check.h"
-#include "parallelize.h"
 
 #include "cfg-tree.h"
 #include "messages.h"
 
-/* a filter, a parser (they can drop), or a reference to one, anywhere below node */
+/* a filter, a parser (they can drop), or a reference to one, anywhere below node;
+ * another pipe of the same kind as element (a second parallelize()) drops nothing */
 static LogExprNode *
-_find_dropping_element(LogExprNode *node)
+_find_dropping_element(LogExprNode *node, LogPipe *element)
 {
   for (; node; node = node->next)
     {
       if (node->content == ENC_FILTER)
         return node;
       if (node->content == ENC_PARSER && node->layout == ENL_SINGLE && node->object &&
-          !parallelize_is_parallelize((LogPipe *) node->object))
+          ((LogPipe *) node->object)->queue != element->queue)
         return node;
       if (node->content == ENC_PARSER && node->layout == ENL_REFERENCE)
         return node;
-      LogExprNode *found = _find_dropping_element(node->children);
+      LogExprNode *found = _find_dropping_element(node->children, element);
       if (found)
         return found;
     }
@@ -47,7 +47,7 @@ parallelize_check_routing(LogPipe *pipe, const gchar *location)
   for (LogExprNode *node = pipe->expr_node; node; node = node->parent)
     {
       if (!dropping)
-        dropping = _find_dropping_element(node->next);
+        dropping = _find_dropping_element(node->next, pipe);
       if (node->flags & LC_FINAL)
         final = TRUE;
     }

@@ -8,6 +8,7 @@
 #include "mainloop-worker.h"
 
 #include <iv.h>
+#include <sys/resource.h>
 
 enum
 {
@@ -213,4 +214,82 @@ parallelize_worker_destroy(ParallelizeWorker *self)
   self->thread = NULL;
   g_mutex_clear(&self->lock);
   g_cond_clear(&self->changed);
+}
+
+/* sizing: how many workers the host lets us start */
+
+/* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
+ * open files), and ivykis aborts the daemon when it cannot get it.  Workers
+ * of instances initialised earlier hold theirs already, so counting what is
+ * open now covers every instance of the configuration. */
+#define PARALLELIZE_FDS_PER_WORKER 1
+#define PARALLELIZE_FD_HEADROOM 32
+
+static gint
+_workers_that_fit_open_files(gint wanted)
+{
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return wanted;
+
+  GDir *fds = g_dir_open("/proc/self/fd", 0, NULL);
+  if (!fds)
+    return wanted;
+  gsize open_fds = 0;
+  while (g_dir_read_name(fds))
+    open_fds++;
+  g_dir_close(fds);
+
+  if (open_fds + PARALLELIZE_FD_HEADROOM >= limit.rlim_cur)
+    return 0;
+  gsize fit = (limit.rlim_cur - open_fds - PARALLELIZE_FD_HEADROOM) / PARALLELIZE_FDS_PER_WORKER;
+  return (gint) MIN((gsize) wanted, fit);
+}
+
+/* When the thread limit (RLIMIT_NPROC, a cgroup's pids.max, systemd's
+ * TasksMax) stops us, give back this many more, so that threads syslog-ng
+ * starts later (its I/O pool grows on demand) still find room. */
+static gint
+_thread_headroom(void)
+{
+  return parallelize_thread_ids_io_threads() + 2;
+}
+
+ParallelizeWorker *
+parallelize_workers_create(gint wanted, gint *count, gchar **reason)
+{
+  *reason = NULL;
+  gint fit = _workers_that_fit_open_files(wanted);
+  if (fit < wanted)
+    *reason = g_strdup("the open files limit leaves too few descriptors; raise it (LimitNOFILE=) or lower workers()");
+
+  ParallelizeWorker *workers = g_new0(ParallelizeWorker, MAX(fit, 1));
+  gint started = 0;
+  for (; started < fit; started++)
+    {
+      GError *error = NULL;
+      if (!parallelize_worker_create(&workers[started], started, &error))
+        {
+          g_free(*reason);
+          *reason = g_strdup_printf("%s; raise the thread limit (RLIMIT_NPROC, TasksMax=, pids.max) or lower workers()",
+                                    error ? error->message : "cannot create a thread");
+          g_clear_error(&error);
+          gint keep = MAX(started - _thread_headroom(), 0);
+          while (started > keep)
+            parallelize_worker_destroy(&workers[--started]);
+          break;
+        }
+    }
+  *count = started;
+  if (!started)
+    g_clear_pointer(&workers, g_free);
+  return workers;
+}
+
+void
+parallelize_workers_destroy(ParallelizeWorker *workers, gint count)
+{
+  for (gint i = 0; i < count; i++)
+    parallelize_worker_destroy(&workers[i]);
+  g_free(workers);
 }

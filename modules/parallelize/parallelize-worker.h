@@ -31,6 +31,12 @@ typedef struct _ParallelizeWorker
   unsigned index;
 } ParallelizeWorker;
 
+/* main thread, init: up to wanted workers, as many as the open files and thread
+ * limits let start (a limit means fewer workers, never an abort); *count: how many
+ * (NULL when none), *reason: why not all (NULL when all; g_free() it) */
+ParallelizeWorker *parallelize_workers_create(gint wanted, gint *count, gchar **reason);
+void parallelize_workers_destroy(ParallelizeWorker *workers, gint count);
+
 /* main thread, init: the thread is up with its event loop, waiting to run;
  * FALSE (with the reason) when it could not be created or set up */
 gboolean parallelize_worker_create(ParallelizeWorker *self, unsigned index, GError **error);

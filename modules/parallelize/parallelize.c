@@ -2,15 +2,14 @@
 #include "parallelize.h"
 #include "parallelize-compat.h"
 #include "parallelize-hotkey.h"
-#include "parallelize-in-order.h"
 #include "parallelize-item.h"
+#include "parallelize-order.h"
 #include "parallelize-routing-check.h"
 #include "parallelize-source-check.h"
 #include "parallelize-stats.h"
 #include "parallelize-thread-ids.h"
 #include "parallelize-worker.h"
 #include "dispatcher.h"
-#include "reorder.h"
 
 #include "mainloop-worker.h"
 #include "cfg.h"
@@ -20,7 +19,6 @@
 #include "template/templates.h"
 
 #include <iv_list.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 /* producer slots: one per syslog-ng worker thread index (0..63 in 3.38, 0..255 in 4.x) */
@@ -52,8 +50,7 @@ struct _Parallelize
   gint workers_with_id;
   gboolean ordered; /* an in-order() after us asked for tickets */
   pd_dispatcher *dispatcher;
-  pd_reorder *stage; /* with ordered: where in-order() holds messages */
-  GPtrArray *hold_buffers; /* with ordered, per worker (GArray of pd_hold): the holds of the batch it is on */
+  ParallelizeOrdering ordering; /* with ordered: where in-order() holds messages */
   ParallelizeWorker *workers;
   ParallelizeProducer producers[PARALLELIZE_PRODUCER_SLOTS];
   ParallelizeStats stats;
@@ -76,9 +73,10 @@ _end_of_batch(void)
 static void
 _update_order_gauges(Parallelize *self)
 {
-  atomic_gssize_set(&self->stats.in_order_waiting, (gssize) pd_reorder_waiting(self->stage));
-  atomic_gssize_set(&self->stats.in_order_max_waiting, (gssize) pd_reorder_max_waiting(self->stage));
-  atomic_gssize_set(&self->stats.in_order_head_wait_max_us, (gssize) pd_reorder_longest_head_wait_us(self->stage));
+  pd_reorder *stage = self->ordering.stage;
+  atomic_gssize_set(&self->stats.in_order_waiting, (gssize) pd_reorder_waiting(stage));
+  atomic_gssize_set(&self->stats.in_order_max_waiting, (gssize) pd_reorder_max_waiting(stage));
+  atomic_gssize_set(&self->stats.in_order_head_wait_max_us, (gssize) pd_reorder_longest_head_wait_us(stage));
 }
 
 /* ordered: the worker forwards each message inside its order context
@@ -88,7 +86,6 @@ static void
 _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
-  GArray *holds = tickets ? g_ptr_array_index(self->hold_buffers, worker) : NULL;
 
   for (size_t start = 0; start < count; start += self->fetch_limit)
     {
@@ -103,11 +100,7 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
            * it from feeding itself */
           msg_set_context(msg);
           if (tickets)
-            {
-              ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, tickets[i], holds);
-              log_pipe_forward_msg(&self->super, msg, &path_options);
-              parallelize_order_context_leave(outer);
-            }
+            parallelize_ordering_forward(&self->ordering, (gint) worker, tickets[i], &self->super, msg, &path_options);
           else
             log_pipe_forward_msg(&self->super, msg, &path_options);
         }
@@ -115,8 +108,7 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       /* released messages go out on this thread: before the end of the batch moves them on */
       if (tickets)
         {
-          pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, tickets + start, end - start);
-          g_array_set_size(holds, 0);
+          parallelize_ordering_batch_done(&self->ordering, (gint) worker, tickets + start, end - start);
           _update_order_gauges(self);
         }
       if (end < count)
@@ -142,15 +134,12 @@ _deliver_inline(void *user_data, unsigned worker, void *item, uint64_t ticket)
   LogMessage *msg = parallelize_item_unpack(item, &path_options);
 
   parallelize_stats_inline(&self->stats, 1);
-  if (!self->stage)
+  if (!self->ordered)
     {
       log_pipe_forward_msg(&self->super, msg, &path_options);
       return;
     }
-  ParallelizeOrderContext outer = parallelize_order_context_enter(self->stage, ticket, NULL);
-  log_pipe_forward_msg(&self->super, msg, &path_options);
-  parallelize_order_context_leave(outer);
-  pd_reorder_done(self->stage, &ticket, 1);
+  parallelize_ordering_forward(&self->ordering, -1, ticket, &self->super, msg, &path_options);
   _update_order_gauges(self);
 }
 
@@ -302,79 +291,6 @@ _resolve_location(Parallelize *self)
     self->super.expr_node ? log_expr_node_format_location(self->super.expr_node, buf, sizeof(buf)) : "parallelize()");
 }
 
-/* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
- * open files), and ivykis aborts the daemon when it cannot get it.  Workers
- * of instances initialised earlier hold theirs already, so counting what is
- * open now covers every instance of the configuration. */
-#define PARALLELIZE_FDS_PER_WORKER 1
-#define PARALLELIZE_FD_HEADROOM 32
-
-static gint
-_workers_that_fit_open_files(gint wanted)
-{
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-    return wanted;
-
-  GDir *fds = g_dir_open("/proc/self/fd", 0, NULL);
-  if (!fds)
-    return wanted;
-  gsize open_fds = 0;
-  while (g_dir_read_name(fds))
-    open_fds++;
-  g_dir_close(fds);
-
-  if (open_fds + PARALLELIZE_FD_HEADROOM >= limit.rlim_cur)
-    return 0;
-  gsize fit = (limit.rlim_cur - open_fds - PARALLELIZE_FD_HEADROOM) / PARALLELIZE_FDS_PER_WORKER;
-  return (gint) MIN((gsize) wanted, fit);
-}
-
-/* When the thread limit (RLIMIT_NPROC, a cgroup's pids.max, systemd's
- * TasksMax) stops us, give back this many more, so that threads syslog-ng
- * starts later (its I/O pool grows on demand) still find room. */
-static gint
-_thread_headroom(void)
-{
-  return parallelize_thread_ids_io_threads() + 2;
-}
-
-/* Creates up to wanted workers; returns how many run, and why not more */
-static gint
-_create_workers(Parallelize *self, gint wanted, gchar **reason)
-{
-  gint fit = _workers_that_fit_open_files(wanted);
-  if (fit < wanted)
-    *reason = g_strdup("the open files limit leaves too few descriptors; raise it (LimitNOFILE=) or lower workers()");
-
-  self->workers = g_new0(ParallelizeWorker, MAX(fit, 1));
-  gint started = 0;
-  for (; started < fit; started++)
-    {
-      GError *error = NULL;
-      if (!parallelize_worker_create(&self->workers[started], started, &error))
-        {
-          g_free(*reason);
-          *reason = g_strdup_printf("%s; raise the thread limit (RLIMIT_NPROC, TasksMax=, pids.max) or lower workers()",
-                                    error ? error->message : "cannot create a thread");
-          g_clear_error(&error);
-          gint keep = MAX(started - _thread_headroom(), 0);
-          while (started > keep)
-            parallelize_worker_destroy(&self->workers[--started]);
-          break;
-        }
-    }
-  return started;
-}
-
-static void
-_destroy_workers(Parallelize *self)
-{
-  for (gint i = 0; i < self->worker_count; i++)
-    parallelize_worker_destroy(&self->workers[i]);
-  g_clear_pointer(&self->workers, g_free);
-}
-
 /* A thread that released messages from in-order() pushed them into the
  * destinations' per-thread inputs: move them on before another thread may
  * release later ones, which could reach the queue first.  Threads without a
@@ -393,14 +309,8 @@ _create_dispatcher(Parallelize *self)
 {
   if (self->dispatcher)
     pd_dispatcher_free(self->dispatcher);
-  if (self->ordered && !self->stage)
-    self->stage = pd_reorder_new(in_order_release, _released_in_order, NULL);
-  if (self->ordered && !self->hold_buffers)
-    {
-      self->hold_buffers = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
-      for (gint i = 0; i < self->worker_count; i++)
-        g_ptr_array_add(self->hold_buffers, g_array_new(FALSE, FALSE, sizeof(pd_hold)));
-    }
+  if (self->ordered && !self->ordering.stage)
+    parallelize_ordering_start(&self->ordering, self->worker_count, _released_in_order);
 
   gint max_queued = MAX(PARALLELIZE_MIN_QUEUED, PARALLELIZE_QUEUED_BATCHES * (self->batch_size ?: 500));
   pd_options options = {.workers = (unsigned) self->worker_count,
@@ -418,9 +328,9 @@ _create_dispatcher(Parallelize *self)
   g_assert(self->dispatcher); /* the options were validated when parsed */
 }
 
-/* init time, from an in-order() after this instance (see parallelize-in-order.c) */
-void
-parallelize_enable_ordering(LogPipe *s)
+/* init time, from an in-order() after this instance (see parallelize-order.h) */
+static void
+_request_tickets(LogPipe *s)
 {
   Parallelize *self = (Parallelize *) s;
 
@@ -432,21 +342,14 @@ parallelize_enable_ordering(LogPipe *s)
   parallelize_stats_register_order(&self->stats);
 }
 
-/* Nothing should be held by now: the workers drained, and later deliveries
- * were done at once.  Whatever is left goes on, in ticket order. */
 static void
-_free_stage(Parallelize *self)
+_stop_ordering(Parallelize *self)
 {
-  g_clear_pointer(&self->hold_buffers, g_ptr_array_unref);
-  if (!self->stage)
-    return;
-  gsize left = pd_reorder_release_all(self->stage);
+  gsize left = parallelize_ordering_stop(&self->ordering);
   if (left)
     msg_error("in-order(): messages were still waiting at shutdown, passed on in their order",
               evt_tag_str("location", self->location),
               evt_tag_int("messages", (gint) left));
-  pd_reorder_free(self->stage);
-  self->stage = NULL;
 }
 
 static gboolean
@@ -476,8 +379,8 @@ parallelize_init(LogPipe *s)
       self->fetch_limit = PARALLELIZE_MAX_FETCH_LIMIT;
     }
 
-  gchar *reason = NULL;
-  self->worker_count = _create_workers(self, wanted, &reason);
+  gchar *reason;
+  self->workers = parallelize_workers_create(wanted, &self->worker_count, &reason);
   if (self->worker_count < wanted)
     msg_error("parallelize(): could not start all worker threads, running with fewer",
               evt_tag_str("location", self->location),
@@ -486,11 +389,7 @@ parallelize_init(LogPipe *s)
               evt_tag_str("reason", reason ? reason : "unknown"));
   g_free(reason);
   if (self->worker_count == 0)
-    {
-      /* as workers(0): everything continues on the source's thread */
-      g_clear_pointer(&self->workers, g_free);
-      return TRUE;
-    }
+    return TRUE; /* as workers(0): everything continues on the source's thread */
 
   _create_dispatcher(self);
 
@@ -564,7 +463,8 @@ parallelize_deinit(LogPipe *s)
 
   parallelize_hotkey_stop(&self->hotkey);
   /* running workers were stopped by the main loop (they drained their queues) by now */
-  _destroy_workers(self);
+  parallelize_workers_destroy(self->workers, self->worker_count);
+  self->workers = NULL;
   for (; self->workers_with_id > 0; self->workers_with_id--)
     parallelize_thread_ids_give_back();
   if (self->dispatcher)
@@ -573,7 +473,7 @@ parallelize_deinit(LogPipe *s)
       pd_dispatcher_free(self->dispatcher);
       self->dispatcher = NULL;
     }
-  _free_stage(self);
+  _stop_ordering(self);
   self->worker_count = 0;
   return TRUE;
 }
@@ -712,8 +612,14 @@ parallelize_new(GlobalConfig *cfg)
   return &self->super;
 }
 
-gboolean
-parallelize_is_parallelize(LogPipe *s)
+static gboolean
+_is_parallelize(LogPipe *s)
 {
   return s->queue == parallelize_queue;
 }
+
+/* how in-order() finds us (see parallelize-order.h) */
+const ParallelizeTicketSource parallelize_ticket_source = {
+  .is_source = _is_parallelize,
+  .request_tickets = _request_tickets,
+};

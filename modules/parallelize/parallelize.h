@@ -6,7 +6,7 @@
 #ifndef PARALLELIZE_H_INCLUDED
 #define PARALLELIZE_H_INCLUDED
 
-#include "logpipe.h"
+#include "parallelize-order.h"
 
 /* documented limits of the options */
 #define PARALLELIZE_MAX_WORKERS 256
@@ -35,8 +35,7 @@ gboolean parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit);
 gboolean parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **error);
 void parallelize_set_location(LogPipe *s, const gchar *location);
 void parallelize_options_parsed(LogPipe *s);
-gboolean parallelize_is_parallelize(LogPipe *s);
-/* init time: every message gets a ticket, and in-order() after us restores their order */
-void parallelize_enable_ordering(LogPipe *s);
+/* how in-order() finds a parallelize() and asks it for tickets: registered at module init */
+extern const ParallelizeTicketSource parallelize_ticket_source;
 
 #endif

@@ -12,8 +12,11 @@
 
 #include "logpipe.h"
 #include "mainloop-worker.h"
+#include "parse-number.h"
 #include "stats/stats-cluster-single.h"
 #include "template/templates.h"
+
+#include <string.h>
 
 /* this thread's index among syslog-ng's worker threads, -1 without one (renamed in 4.1) */
 static inline gint
@@ -62,8 +65,8 @@ parallelize_template_text(LogTemplate *template_)
 /* A counter keyed as in 3.x (component;id;instance;name): 4.x calls that key legacy
  * (beside its name-and-labels keys) and keeps its fields under .legacy */
 static inline void
-parallelize_stats_key_set(StatsClusterKey *key, guint16 component, const gchar *id, const gchar *instance,
-                          const gchar *name)
+parallelize_stats_key_set(
+  StatsClusterKey *key, guint16 component, const gchar *id, const gchar *instance, const gchar *name)
 {
 #if HAVE_DECL_STATS_CLUSTER_SINGLE_KEY_LEGACY_SET_WITH_NAME
   stats_cluster_single_key_legacy_set_with_name(key, component, id, instance, name);
@@ -80,6 +83,23 @@ parallelize_stats_key_is(const StatsClusterKey *key, guint16 component, const gc
          g_str_has_prefix(key->legacy.id, id_prefix);
 #else
   return key->component == component && key->id && g_str_has_prefix(key->id, id_prefix);
+#endif
+}
+
+/* A number as the configuration's lexer reads it: 10, 1k, 10M, 10Mi, 1GiB, 0x10, 010.
+ * 3.38 dispatches on the form (hex, octal, decimal with a suffix) as its lexer's
+ * patterns do; 3.35's parser detects the base itself. */
+static inline gboolean
+parallelize_parse_number(const gchar *text, gint64 *value)
+{
+#if HAVE_DECL_PARSE_INT64_WITH_SUFFIX
+  if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+    return parse_int64_base16(text, value);
+  if (text[0] == '0' && text[1] && strspn(text + 1, "01234567") == strlen(text + 1))
+    return parse_int64_base8(text, value);
+  return parse_int64_with_suffix(text, value);
+#else
+  return parse_number_with_suffix(text, value);
 #endif
 }
 

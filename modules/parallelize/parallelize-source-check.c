@@ -2,19 +2,22 @@
 /*
  * Config-time sanity warnings about the sources that feed a parallelize().
  *
- * syslog-ng 3.38 keeps the options of a tcp() source inside the driver's
- * private struct, which no installed header describes.  So this reads the
+ * syslog-ng keeps the options of a tcp() source inside the driver's private
+ * struct, which no installed header describes (the afsocket module's headers
+ * are not installed on any release we build for).  So this reads the
  * preprocessed configuration text instead: it finds the log {} statements
  * around our location marker (set by the generator), the sources they name
  * (inline or by reference), and their log-iw-size(), max-connections() and
  * log-fetch-limit() values, with syslog-ng's defaults where one is missing.
+ * Numbers are read by the host's own parser (10M, 10Mi, 1k, 0x10, 010), as
+ * its lexer reads them; a value it cannot read (a backtick left over, an
+ * expression) makes the check say nothing rather than guess.
  */
 #include "parallelize-source-check.h"
 #include "parallelize-compat.h"
 
 #include "messages.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_LOG_IW_SIZE 100
@@ -174,24 +177,26 @@ _find_source_definition(SourceCheck *self, Token *name)
   return -1;
 }
 
-static gint
-_option_value(SourceCheck *self, gint from, gint to, const gchar *option, gint fallback)
+/* the value of option(...) among the tokens from..to, fallback when the option is
+ * not there; FALSE when it is there but not a number the host reads */
+static gboolean
+_option_value(SourceCheck *self, gint from, gint to, const gchar *option, gint64 fallback, gint64 *value)
 {
-  for (gint i = from; i + 3 < to; i++)
+  *value = fallback;
+  for (gint i = from; i + 1 < to; i++)
     {
-      if (_is_word(_tok(self, i), option) && _is_punct_tok(_tok(self, i + 1), '(') &&
-          _tok(self, i + 2)->kind == TOK_WORD && _is_punct_tok(_tok(self, i + 3), ')'))
-        {
-          gchar *value = _text(_tok(self, i + 2));
-          gchar *end;
-          glong n = strtol(value, &end, 10);
-          gboolean ok = *end == 0;
-          g_free(value);
-          if (ok)
-            return (gint) CLAMP(n, G_MININT, G_MAXINT);
-        }
+      Token *paren = _tok(self, i + 1);
+      if (!_is_word(_tok(self, i), option) || !_is_punct_tok(paren, '('))
+        continue;
+      Token *number = _tok(self, i + 2);
+      if (paren->match != i + 3 || number->kind != TOK_WORD)
+        return FALSE;
+      gchar *text = _text(number);
+      gboolean ok = parallelize_parse_number(text, value);
+      g_free(text);
+      return ok;
     }
-  return fallback;
+  return TRUE;
 }
 
 static gint
@@ -216,29 +221,31 @@ _check_source_body(SourceCheck *self, gint open, const gchar *source_name)
       if (driver->kind == TOK_WORD && _is_punct_tok(paren, '('))
         {
           gint from = i + 2, to = paren->match;
-          gint iw_size = _option_value(self, from, to, "log-iw-size", DEFAULT_LOG_IW_SIZE);
-          gint max_connections = _option_value(self, from, to, "max-connections", _default_max_connections(driver));
-          gint fetch_limit = _option_value(self, from, to, "log-fetch-limit", DEFAULT_FETCH_LIMIT);
-          gint per_connection = max_connections > 0 ? iw_size / max_connections : iw_size;
-          gint needed = self->workers * MAX(self->batch_size, 1);
+          gint64 iw_size, max_connections, fetch_limit;
+          gboolean window_known =
+            _option_value(self, from, to, "log-iw-size", DEFAULT_LOG_IW_SIZE, &iw_size) &
+            _option_value(self, from, to, "max-connections", _default_max_connections(driver), &max_connections);
+          gboolean fetch_known = _option_value(self, from, to, "log-fetch-limit", DEFAULT_FETCH_LIMIT, &fetch_limit);
+          gint64 per_connection = max_connections > 0 ? iw_size / max_connections : iw_size;
+          gint64 needed = (gint64) self->workers * MAX(self->batch_size, 1);
           gchar *driver_name = g_strdup_printf("%.*s()", (int) driver->len, driver->text);
 
-          if (per_connection < needed)
+          if (window_known && per_connection < needed)
             msg_warning("parallelize(): the source's window per connection is too small to keep the workers busy, "
                         "raise log-iw-size() (a message waiting for a worker still holds its window slot)",
                         evt_tag_str("source", source_name),
                         evt_tag_str("driver", driver_name),
-                        evt_tag_int("log_iw_size", iw_size),
-                        evt_tag_int("max_connections", max_connections),
-                        evt_tag_int("window_per_connection", per_connection),
-                        evt_tag_int("workers_x_batch_size", needed),
+                        evt_tag_printf("log_iw_size", "%" G_GINT64_FORMAT, iw_size),
+                        evt_tag_printf("max_connections", "%" G_GINT64_FORMAT, max_connections),
+                        evt_tag_printf("window_per_connection", "%" G_GINT64_FORMAT, per_connection),
+                        evt_tag_printf("workers_x_batch_size", "%" G_GINT64_FORMAT, needed),
                         evt_tag_str("location", self->location));
-          if (fetch_limit > PARALLELIZE_HOST_MAX_SOURCE_FETCH_LIMIT)
+          if (fetch_known && fetch_limit > PARALLELIZE_HOST_MAX_SOURCE_FETCH_LIMIT)
             msg_warning("parallelize(): log-fetch-limit() above 65535 breaks flow control in syslog-ng 3.38, "
                         "keep it at or below 65535",
                         evt_tag_str("source", source_name),
                         evt_tag_str("driver", driver_name),
-                        evt_tag_int("log_fetch_limit", fetch_limit),
+                        evt_tag_printf("log_fetch_limit", "%" G_GINT64_FORMAT, fetch_limit),
                         evt_tag_str("location", self->location));
           g_free(driver_name);
           i = paren->match;

@@ -48,18 +48,9 @@ make_root() {
   mv "$root.tmp" "$root"
 }
 
-# the tree as it is now (tracked and untracked-but-not-ignored files), none of its build outputs
 copy_tree() {
   rm -rf "$root/src"
-  mkdir -p "$root/src"
-  if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard --deduplicate |
-       while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-       tar --null -T - -cf -) | tar -xf - -C "$root/src"
-  else
-    tar -C "$top" --exclude='./build*' --exclude=./debian/build --exclude=./autom4te.cache -cf - . |
-      tar -xf - -C "$root/src"
-  fi
+  "$top/scripts/copy-tree.sh" "$root/src"
 }
 
 proc_mounted=no

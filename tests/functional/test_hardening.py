@@ -18,9 +18,6 @@ HOSTS = 20
 NOT_ALL_STARTED = "parallelize(): could not start all worker threads"
 NO_THREAD_ID = "parallelize(): not enough thread ids for every worker"
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="root only: runs the daemon as 'nobody' (setpriv) under an RLIMIT_NPROC")
-
 
 def log_lines(d, text):
     return [line for line in d.output().splitlines() if text in line]
@@ -116,38 +113,7 @@ def send_and_check(d, port, out, n, start=0, in_order=False):
         assert report.missing == 0 and report.duplicates == 0 and report.foreign == 0, report
 
 
-@needs_root
-def test_too_few_threads_allowed_at_startup_keeps_the_daemon_up(daemon_factory, nobody_workdir):
-    port = free_port()
-    out = os.path.join(nobody_workdir, "out.log")
-    d = daemon_factory(tcp_config(port, out, "parallelize(workers(64));"), workdir=nobody_workdir,
-                       wrapper=nproc_wrapper())
-    d.start(wait_for_port=port)
-    send_and_check(d, port, out, 2000)
-    errors = assert_not_all_started(d, 64)
-    time.sleep(1)
-    assert d.proc.poll() is None, d.output()[-3000:]
-    print("nproc 40, workers(64): %s" % errors)
-
-
-@needs_root
-def test_too_few_threads_allowed_at_a_reload_keeps_the_daemon_up(daemon_factory, nobody_workdir):
-    port = free_port()
-    out = os.path.join(nobody_workdir, "out.log")
-    d = daemon_factory(tcp_config(port, out, "parallelize(workers(2));"), workdir=nobody_workdir,
-                       wrapper=nproc_wrapper())
-    d.start(wait_for_port=port)
-    send_and_check(d, port, out, 1000)
-    d.write_config(tcp_config(port, out, "parallelize(workers(64));"))
-    result = d.reload()
-    assert_still_up(d, "at the reload to workers(64)")
-    send_and_check(d, port, out, 2000, start=1000)
-    errors = assert_not_all_started(d, 64)
-    assert d.proc.poll() is None, d.output()[-3000:]
-    print("nproc 40, reload to workers(64): reload said %r; %s" % (result.stdout.strip(), errors))
-
-
-# --- 3. open files: not enough for every worker's event loop -------------------------------------
+# --- 2 and 3. not enough threads (RLIMIT_NPROC) or open files (RLIMIT_NOFILE) for every worker ---
 
 def four_paths_config(ports, outs, workers):
     paths = "".join("""
@@ -168,33 +134,56 @@ def assert_open_files_reported(d):
     return errors
 
 
-def test_open_files_limit_too_low_for_all_workers_at_startup(daemon_factory, tmp_path):
-    ports = [free_port() for _ in range(4)]
-    outs = [str(tmp_path / ("out%d.log" % i)) for i in range(4)]
-    d = daemon_factory(four_paths_config(ports, outs, 65), wrapper=["prlimit", "--nofile=256:256"])
-    d.start(wait_for_port=ports[-1])
-    for port, out in zip(ports, outs):
-        send_and_check(d, port, out, 1000)
-    errors = assert_open_files_reported(d)
-    assert d.proc.poll() is None
-    print("nofile 256, 4 x workers(65): %s" % errors)
+def assert_open_files_reported(d, requested):
+    errors = assert_not_all_started(d, requested)
+    assert any("open files" in line.lower() or "nofile" in line.lower() for line in errors), errors
+    return errors
 
 
-def test_open_files_limit_too_low_for_all_workers_at_a_reload(daemon_factory, tmp_path):
-    ports = [free_port() for _ in range(4)]
-    outs = [str(tmp_path / ("out%d.log" % i)) for i in range(4)]
-    d = daemon_factory(four_paths_config(ports, outs, 2), wrapper=["prlimit", "--nofile=256:256"])
+# limit: (paths, workers that start fine, workers that do not fit, the daemon's wrapper, check of the error)
+LIMITS = {
+    # as nobody, 40 threads cannot hold 64 workers
+    "threads": (1, 2, 64, nproc_wrapper, assert_not_all_started),
+    # four instances: the check counts every instance's descriptors
+    "open files": (4, 2, 65, lambda: ["prlimit", "--nofile=256:256"], assert_open_files_reported),
+}
+
+
+@pytest.fixture
+def limit_workdir(request, tmp_path):
+    """nobody's folder where the daemon runs as nobody (the thread limit counts a uid's threads)"""
+    if request.node.callspec.params["limit"] != "threads":
+        return str(tmp_path)
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("root only: runs the daemon as 'nobody' (setpriv) under an RLIMIT_NPROC")
+    return request.getfixturevalue("nobody_workdir")
+
+
+@pytest.mark.parametrize("when", ["startup", "reload"])
+@pytest.mark.parametrize("limit", sorted(LIMITS))
+def test_a_limit_too_low_for_all_workers_keeps_the_daemon_up(daemon_factory, limit_workdir, limit, when):
+    """Workers that cannot start at startup, or at a reload that asks for more: the daemon stays up,
+    runs with those that started, says why, and delivers everything exactly once."""
+    paths, fine, too_many, wrapper, check = LIMITS[limit]
+    ports = [free_port() for _ in range(paths)]
+    outs = [os.path.join(limit_workdir, "out%d.log" % i) for i in range(paths)]
+    first = too_many if when == "startup" else fine
+    d = daemon_factory(four_paths_config(ports, outs, first), workdir=limit_workdir, wrapper=wrapper())
     d.start(wait_for_port=ports[-1])
+    sent = 0
+    if when == "reload":
+        for port, out in zip(ports, outs):
+            send_and_check(d, port, out, 500)
+        sent = 500
+        d.write_config(four_paths_config(ports, outs, too_many))
+        result = d.reload()
+        assert_still_up(d, "at the reload to workers(%d)" % too_many)
+        print("reload said %r" % result.stdout.strip())
     for port, out in zip(ports, outs):
-        send_and_check(d, port, out, 500)
-    d.write_config(four_paths_config(ports, outs, 65))
-    result = d.reload()
-    assert_still_up(d, "at the reload to 4 x workers(65)")
-    for port, out in zip(ports, outs):
-        send_and_check(d, port, out, 1000, start=500)
-    errors = assert_open_files_reported(d)
-    assert d.proc.poll() is None
-    print("nofile 256, reload to 4 x workers(65): reload said %r; %s" % (result.stdout.strip(), errors))
+        send_and_check(d, port, out, 1000, start=sent)
+    errors = check(d, too_many)
+    assert_still_up(d, "after the stream")
+    print("%s limit, %s, %d x workers(%d): %s" % (limit, when, paths, too_many, errors))
 
 
 # --- 4. syslog-ng-ctl stats --reset under load ---------------------------------------------------

@@ -76,15 +76,7 @@ version=$(cat "$top/VERSION")
 
 # 2. build the .deb from a clean copy: the tree's files, none of its build outputs
 src="$work/src/$package-$version"
-mkdir -p "$src"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-  # tracked and untracked-but-not-ignored files, as they are now
-  (cd "$top" && git ls-files -z --cached --others --exclude-standard --deduplicate |
-     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-     tar --null -T - -cf -) | tar -xf - -C "$src"
-else
-  tar -C "$top" --exclude='./build*' --exclude=./debian/build --exclude=./autom4te.cache -cf - . | tar -xf - -C "$src"
-fi
+"$top/scripts/copy-tree.sh" "$src"
 echo "building $package $version in $src"
 if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
   pass "dpkg-buildpackage"

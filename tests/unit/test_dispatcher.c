@@ -264,6 +264,30 @@ _assert_tickets_are_positions(unsigned items)
   _assert_tickets(1, items);
 }
 
+/* producer 0's end of fetch, then the workers in the mask (bit w: worker w) take what they got */
+static void
+_flush_and_drain(unsigned worker_mask)
+{
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  for (unsigned w = 0; w < MAX_WORKERS; w++)
+    if (worker_mask & (1U << w))
+      pd_dispatcher_drain(rec.dispatcher, w);
+}
+
+static void
+_open_all(unsigned workers)
+{
+  for (unsigned w = 0; w < workers; w++)
+    pd_dispatcher_open(rec.dispatcher, w);
+}
+
+static void
+_close_all(unsigned workers)
+{
+  for (unsigned w = 0; w < workers; w++)
+    pd_dispatcher_close(rec.dispatcher, w);
+}
+
 TestSuite(dispatcher, .init = _reset, .fini = _teardown);
 
 Test(dispatcher, ordered_items_carry_their_arrival_position_as_ticket_to_workers_and_inline)
@@ -279,14 +303,10 @@ Test(dispatcher, ordered_items_carry_their_arrival_position_as_ticket_to_workers
       pd_dispatcher_add(rec.dispatcher, 0, pd_dispatcher_route_next(rec.dispatcher, 0), ITEM(0, i));
       if (i % 50 == 49)
         {
-          pd_dispatcher_flush(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 1);
+          _flush_and_drain(0x3);
         }
     }
-  pd_dispatcher_flush(rec.dispatcher, 0);
-  pd_dispatcher_drain(rec.dispatcher, 0);
-  pd_dispatcher_drain(rec.dispatcher, 1);
+  _flush_and_drain(0x3);
   cr_assert_eq(_total_consumed() + atomic_load(&rec.inline_count), n);
   cr_assert_gt(atomic_load(&rec.inline_count), 0, "worker 2 got nothing: the inline path went untested");
   cr_assert_gt(_total_consumed(), 0);
@@ -297,8 +317,7 @@ Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
 {
   rec.ordered = 1;
   _new_dispatcher(4, 1, 5);
-  for (unsigned w = 0; w < 4; w++)
-    pd_dispatcher_open(rec.dispatcher, w);
+  _open_all(4);
   char key[16];
   for (unsigned i = 0; i < 600; i++)
     {
@@ -310,8 +329,7 @@ Test(dispatcher, ordered_hand_off_and_keyed_routing_also_number_every_item)
         pd_dispatcher_add(rec.dispatcher, 0, worker, ITEM(0, i));
     }
   pd_dispatcher_flush(rec.dispatcher, 0);
-  for (unsigned w = 0; w < 4; w++)
-    pd_dispatcher_close(rec.dispatcher, w);
+  _close_all(4);
   cr_assert_eq(_total_consumed(), 600);
   _assert_tickets_are_positions(600);
 }
@@ -320,8 +338,7 @@ Test(dispatcher, ordered_round_robin_over_open_workers_numbers_items_in_the_orde
 {
   rec.ordered = 1;
   _new_dispatcher(4, 1, 3);
-  for (unsigned w = 0; w < 4; w++)
-    pd_dispatcher_open(rec.dispatcher, w);
+  _open_all(4);
   /* 128 runs of 16: an equal share for each worker; batches of 3, consumed ones reused with new tickets */
   unsigned n = 2048;
   for (unsigned i = 0; i < n; i++)
@@ -333,8 +350,7 @@ Test(dispatcher, ordered_round_robin_over_open_workers_numbers_items_in_the_orde
         pd_dispatcher_drain(rec.dispatcher, (i / 101) % 4);
     }
   pd_dispatcher_flush(rec.dispatcher, 0);
-  for (unsigned w = 0; w < 4; w++)
-    pd_dispatcher_close(rec.dispatcher, w);
+  _close_all(4);
   cr_assert_eq(atomic_load(&rec.inline_count), 0);
   for (unsigned w = 0; w < 4; w++)
     cr_assert_eq(atomic_load(&rec.consumed_per_worker[w]), n / 4, "worker %u", w);
@@ -355,9 +371,7 @@ Test(dispatcher, ordered_tickets_stay_with_their_items_when_a_batch_grows)
       pd_dispatcher_add(rec.dispatcher, 0, (i / 5) % 2, ITEM(0, i));
       if (i % 1000 == 999)
         {
-          pd_dispatcher_flush(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 1);
+          _flush_and_drain(0x3);
         }
     }
   cr_assert_eq(_total_consumed(), n);
@@ -369,8 +383,7 @@ Test(dispatcher, ordered_items_for_a_closed_worker_go_inline_with_their_position
 {
   rec.ordered = 1;
   _new_dispatcher(3, 1, 4);
-  for (unsigned w = 0; w < 3; w++)
-    pd_dispatcher_open(rec.dispatcher, w);
+  _open_all(3);
   unsigned n = 900;
   unsigned consumed_by_1_before_close = 0;
   for (unsigned i = 0; i < n; i++)
@@ -391,9 +404,7 @@ Test(dispatcher, ordered_items_for_a_closed_worker_go_inline_with_their_position
         }
       if (i % 40 == 39)
         {
-          pd_dispatcher_flush(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 0);
-          pd_dispatcher_drain(rec.dispatcher, 2);
+          _flush_and_drain(0x5);
         }
     }
   pd_dispatcher_flush(rec.dispatcher, 0);

@@ -102,6 +102,14 @@ Test(reorder, a_dropped_ticket_lets_the_next_through_and_a_fork_keeps_its_hold_o
   pd_reorder_free(r);
 }
 
+/* a worker's batch of one ticket that held one item */
+static void
+_submit_one(pd_reorder *r, uint64_t ticket, void *item)
+{
+  pd_hold hold = {ticket, item, TARGET};
+  pd_reorder_submit(r, &hold, 1, &ticket, 1);
+}
+
 Test(reorder, a_batch_submitted_at_once_holds_before_it_marks_done)
 {
   pd_reorder *r = pd_reorder_new(_release, NULL, NULL);
@@ -111,9 +119,7 @@ Test(reorder, a_batch_submitted_at_once_holds_before_it_marks_done)
   pd_reorder_submit(r, holds, 3, tickets, 3);
   cr_assert_eq(atomic_load(&released_count), 0, "ticket 0 is not done");
   cr_assert_eq(pd_reorder_waiting(r), 3);
-  pd_hold first = {0, ITEM(1), TARGET};
-  uint64_t zero = 0;
-  pd_reorder_submit(r, &first, 1, &zero, 1);
+  _submit_one(r, 0, ITEM(1));
   cr_assert_eq(atomic_load(&released_count), 4);
   cr_assert(released[0] == 1 && released[1] == 11 && released[2] == 31 && released[3] == 32);
   cr_assert_eq(pd_reorder_waiting(r), 0);
@@ -130,14 +136,10 @@ Test(reorder, a_batch_of_one_hold_per_ticket_keeps_the_order_and_earlier_holds)
   pd_reorder_submit(r, holds, 3, tickets, 3);
   cr_assert_eq(atomic_load(&released_count), 0, "ticket 0 is not done");
   cr_assert_eq(pd_reorder_waiting(r), 4);
-  pd_hold first = {0, ITEM(1), TARGET};
-  uint64_t zero = 0;
-  pd_reorder_submit(r, &first, 1, &zero, 1);
+  _submit_one(r, 0, ITEM(1));
   cr_assert_eq(atomic_load(&released_count), 4, "ticket 3 is not done");
   cr_assert(released[0] == 1 && released[1] == 10 && released[2] == 20 && released[3] == 21);
-  pd_hold third = {3, ITEM(30), TARGET};
-  uint64_t three = 3;
-  pd_reorder_submit(r, &third, 1, &three, 1);
+  _submit_one(r, 3, ITEM(30));
   cr_assert_eq(atomic_load(&released_count), 6);
   cr_assert(released[4] == 30 && released[5] == 40);
   cr_assert_eq(pd_reorder_waiting(r), 0);

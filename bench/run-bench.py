@@ -131,6 +131,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def task_switches(pid):
+    """{tid: voluntary + involuntary context switches} of every thread of pid now"""
+    counts = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+                counts[tid] = sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
+        except (OSError, ValueError):
+            pass
+    return counts
+
+
+def switches_between(before, after):
+    """context switches of the daemon's threads between two task_switches() readings (a thread
+    that ended in between is not counted: syslog-ng's threads live as long as the run here)"""
+    return sum(n - before.get(tid, 0) for tid, n in after.items())
+
+
 def vm_hwm_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -324,6 +343,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                                      "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu0 = cpu_seconds(pid)
+        switches0 = task_switches(pid)
         sender = subprocess.Popen([args.send_file, str(port), load], stdout=subprocess.PIPE, text=True)
         first = sender.stdout.readline()
         if not first.startswith("first_byte_monotonic="):
@@ -341,6 +361,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 raise RuntimeError("timed out with %d of %d written" % (n, count))
             time.sleep(args.poll)
         cpu1 = cpu_seconds(pid)
+        switches = switches_between(switches0, task_switches(pid))
         hwm = vm_hwm_kib(pid)
         sender.communicate(timeout=60)
         if perf:
@@ -363,18 +384,28 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
     return dict(workload=workload, allocator=alloc_name, config=label,
                 workers=args.max_workers if workers == BUILTIN else workers or 0, run=run_index, messages=count,
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
+                switches_per_k=switches / count * 1000,
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
 
 
 def summarize(results, workloads, labels, allocators):
     """One row per (workload, allocator, config).  speedup: the median over rounds of the run's msg/s over
     the stock (glibc) sequential run of the same round, so that drift in the machine's load between
-    rounds cancels out."""
+    rounds cancels out.  cpu_ratio, switch_ratio: the same for CPU per message and context switches per
+    message, over the sequential run of the same allocator and round (what the element itself costs)."""
     rows = []
     for workload in workloads:
         stock_seq = {r["run"]: r["rate"] for r in results
                      if r["workload"] == workload and r["allocator"] == STOCK and r["config"] == "seq"}
         for alloc in allocators:
+            own_seq = {r["run"]: r for r in results
+                       if r["workload"] == workload and r["allocator"] == alloc and r["config"] == "seq"}
+
+            def ratio(rs, field):
+                values = [r[field] / own_seq[r["run"]][field] for r in rs
+                          if r["run"] in own_seq and own_seq[r["run"]][field] > 0]
+                return statistics.median(values) if values else float("nan")
+
             for label in labels:
                 rs = [r for r in results if r["workload"] == workload and r["allocator"] == alloc
                       and r["config"] == label]
@@ -388,6 +419,9 @@ def summarize(results, workloads, labels, allocators):
                                  spread=(max(rates) - min(rates)) / med * 100,
                                  speedup=statistics.median(ratios) if ratios else float("nan"),
                                  cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
+                                 cpu_ratio=ratio(rs, "cpu_s_per_m"),
+                                 switches=statistics.median(r["switches_per_k"] for r in rs),
+                                 switch_ratio=ratio(rs, "switches_per_k"),
                                  hwm=max(r["vm_hwm_mib"] for r in rs),
                                  in_order=all(r["in_order"] for r in rs)))
     return rows
@@ -577,8 +611,9 @@ def main():
             for allocator, workers in runs_of_round[k:] + runs_of_round[:k]:
                 r = one_run(args, workload, workers, count, run, allocator)
                 results.append(r)
-                log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  VmHWM %6.1f MiB%s"
-                    % (workload, r["allocator"], r["config"], run, r["rate"], r["cpu_s_per_m"], r["vm_hwm_mib"],
+                log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  %7.1f switches/1000  VmHWM %6.1f MiB%s"
+                    % (workload, r["allocator"], r["config"], run, r["rate"], r["cpu_s_per_m"], r["switches_per_k"],
+                       r["vm_hwm_mib"],
                        "" if r["in_order"] else "  (per-host order not kept)"))
 
     latency = []
@@ -607,15 +642,19 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
           "%d runs per configuration, interleaved round by round; every run checked: every message exactly once. "
           "Allocators (LD_PRELOAD; glibc is the stock malloc): %s. Speedup: the median over rounds of the "
           "run's msg/s over the stock (glibc) sequential run of the same round. CPU: utime+stime of the daemon "
-          "per message." % (runs, ", ".join("%s (%s)" % (n, info["allocators"][n] or "no preload")
+          "per message. Switches: voluntary and involuntary context switches of the daemon's threads per 1000 "
+          "messages (/proc/PID/task/*/status). 'vs own seq': the median over rounds of the run's figure over the "
+          "sequential run of the same allocator and round." % (runs, ", ".join("%s (%s)" % (n, info["allocators"][n] or "no preload")
                                             for n in allocators)), "",
           "| workload | allocator | config | msg/s median | min | max | spread | speedup vs glibc seq "
-          "| CPU µs / msg | peak RSS MiB | per-host order |",
-          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+          "| CPU µs / msg | CPU vs own seq | switches / 1000 msgs | switches vs own seq | peak RSS MiB "
+          "| per-host order |",
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        md.append("| %s | %s | %s | %.0f | %.0f | %.0f | %.0f%% | %.2f× | %.2f | %.1f | %s |" % (
+        md.append("| %s | %s | %s | %.0f | %.0f | %.0f | %.0f%% | %.2f× | %.2f | %.2f× | %.1f | %.2f× | %.1f | %s |" % (
             r["workload"], r["allocator"], r["config"], r["median"], r["min"], r["max"], r["spread"], r["speedup"],
-            r["cpu"], r["hwm"], "kept" if r["in_order"] else "not kept"))
+            r["cpu"], r["cpu_ratio"], r["switches"], r["switch_ratio"], r["hwm"],
+            "kept" if r["in_order"] else "not kept"))
     md += ["", "Workloads:", ""]
     for w in workloads:
         md.append("- **%s**: %s (bench/%s)" % (w, WORKLOADS[w][5], WORKLOADS[w][0]))

@@ -35,6 +35,7 @@ struct Batch
   std::uint32_t count;
   std::uint32_t capacity;
   bool ticketed;
+  bool ends_fetch; // the last batch of its producer's flush (or a hand-off of its own)
 
   void **items() { return reinterpret_cast<void **>(this + 1); }
   void *const *items() const { return reinterpret_cast<void *const *>(this + 1); }
@@ -49,7 +50,7 @@ struct Batch
     auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity, ticketed)));
     if (!batch)
       std::abort();
-    *batch = Batch{nullptr, owner, ticketed ? tickets_at(batch, capacity) : nullptr, 0, capacity, ticketed};
+    *batch = Batch{nullptr, owner, ticketed ? tickets_at(batch, capacity) : nullptr, 0, capacity, ticketed, false};
     return batch;
   }
 
@@ -116,6 +117,7 @@ inline void
 BatchReturnStack::push(Batch *batch)
 {
   batch->count = 0;
+  batch->ends_fetch = false;
   Batch *old = head_.load(std::memory_order_relaxed);
   do
     batch->next = old;

@@ -28,6 +28,12 @@ constexpr std::uint32_t first_batch_capacity = 32;
 constexpr unsigned round_robin_run = 16;
 // how far past max_queued a worker's backlog may grow while other workers run dry
 constexpr std::int64_t hard_water_factor = 4;
+// A worker that is idle whenever a batch reaches it keeps up with ease: each
+// wake-up then costs more than the work it brings (a cheap path: a thread
+// switch, and downstream threads preempted, for a few microseconds of work).
+// Its next batches may grow, doubling, up to this many times batch_size; a
+// worker found busy gets batch_size again.
+constexpr std::uint32_t idle_cut_factor = 16;
 
 std::uint64_t
 hash_key(const void *key, std::size_t len)
@@ -52,6 +58,7 @@ hash_key(const void *key, std::size_t len)
 struct alignas(cache_line) ProducerSlot
 {
   std::unique_ptr<Batch *[]> open; // per worker: the batch being filled
+  std::unique_ptr<std::uint32_t[]> cut; // per worker: hand the batch over at this size
   std::unique_ptr<unsigned[]> touched; // workers given items since the last flush
   std::unique_ptr<bool[]> is_touched; // per worker: listed in touched
   unsigned touched_count = 0;
@@ -63,6 +70,9 @@ struct alignas(cache_line) ProducerSlot
 struct alignas(cache_line) WorkerSlot
 {
   WorkerQueue queue;
+  // the worker found its queue empty and sleeps (or is about to): the next
+  // producer to hand it work wakes it, and only that one (see publish, drain)
+  std::atomic<bool> idle{false};
   alignas(cache_line) WorkerGate gate;
   std::mutex closed_lock; // closing, and inline delivery while closed
   alignas(cache_line) std::atomic<std::int64_t> queued{0}; // handed over, not yet consumed
@@ -87,6 +97,8 @@ public:
     for (unsigned p = 0; p < producers_; ++p)
       {
         producer_slots_[p].open.reset(new Batch *[workers_]());
+        producer_slots_[p].cut.reset(new std::uint32_t[workers_]);
+        std::fill_n(producer_slots_[p].cut.get(), workers_, batch_limit_);
         producer_slots_[p].touched.reset(new unsigned[workers_]);
         producer_slots_[p].is_touched.reset(new bool[workers_]());
         // staggered: several producers do not all start their runs at worker 0
@@ -157,17 +169,18 @@ public:
       }
     else if (batch->full())
       {
-        slot.open[worker] = batch = Batch::grow(batch, std::min<std::uint64_t>(batch_limit_, batch->capacity * 2ULL));
+        slot.open[worker] = batch =
+          Batch::grow(batch, std::min<std::uint64_t>(slot.cut[worker], batch->capacity * 2ULL));
       }
 
     if (ordered_)
       batch->tickets()[batch->count] = ticket;
     batch->items()[batch->count++] = item;
-    if (batch->count == batch_limit_)
+    if (batch->count >= slot.cut[worker])
       {
-        // handed over at once; the worker stays in touched and flush skips it
+        // handed over at once; the worker stays in touched and flush tells it the fetch ended
         slot.open[worker] = nullptr;
-        publish(worker, batch);
+        hand_over(slot, worker, batch);
       }
   }
 
@@ -181,11 +194,18 @@ public:
         unsigned worker = slot.touched[i];
         slot.is_touched[worker] = false;
         Batch *batch = slot.open[worker];
-        if (batch)
+        slot.open[worker] = nullptr;
+        // Every worker this fetch fed hears that it ended.  Its last batch went
+        // at batch_size already (rarely: only when the fetch ended just there)?
+        // Then an empty one carries the news.
+        if (!batch)
           {
-            slot.open[worker] = nullptr;
-            publish(worker, batch);
+            if (!worker_slots_[worker].gate.enter())
+              continue; // closed: what it had went on as it closed
+            batch = take_spare(slot);
           }
+        batch->ends_fetch = true;
+        hand_over(slot, worker, batch);
       }
     // everything is handed over and no gate is held: now a producer that ran
     // far ahead of a worker waits, instead of reading (and parsing into memory) more
@@ -216,30 +236,55 @@ public:
       batch->tickets()[0] = ticket;
     batch->items()[0] = item;
     batch->count = 1;
+    batch->ends_fetch = true;
     publish(worker, batch);
   }
 
-  void open(unsigned worker) { worker_slots_[worker].gate.open(); }
+  // the worker is idle from the start: its first batch wakes it
+  void open(unsigned worker)
+  {
+    worker_slots_[worker].idle.store(true, std::memory_order_relaxed);
+    worker_slots_[worker].gate.open();
+  }
 
   std::size_t drain(unsigned worker)
   {
     std::size_t consumed = 0;
-    WorkerQueue &queue = worker_slots_[worker].queue;
-    while (Batch *batch = queue.take_all())
+    WorkerSlot &slot = worker_slots_[worker];
+    WorkerQueue &queue = slot.queue;
+    for (;;)
       {
+        Batch *batch = queue.take_all();
+        if (!batch)
+          {
+            // About to sleep: say so, then look once more.  A producer pushes,
+            // then reads idle (publish); here idle is stored, then the queue
+            // read: with a full fence on both sides, one of the two sees the
+            // other's store, so a batch is never left without a wake-up.
+            slot.idle.store(true, std::memory_order_relaxed);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (queue.empty())
+              return consumed;
+            // a producer came in between; a wake-up it may have sent finds nothing
+            slot.idle.store(false, std::memory_order_relaxed);
+            continue;
+          }
         do
           {
             Batch *next = batch->next;
             const std::uint32_t count = batch->count;
-            callbacks_.consume(user_data_, worker, batch->items(), batch->tickets(), count);
+            const bool ends_fetch = batch->ends_fetch;
+            if (count)
+              callbacks_.consume(user_data_, worker, batch->items(), batch->tickets(), count);
             consumed += count;
             Batch::release(batch);
             consumed_from_queue(worker, count);
+            if (ends_fetch && callbacks_.fetch_done)
+              callbacks_.fetch_done(user_data_, worker);
             batch = next;
           }
         while (batch);
       }
-    return consumed;
   }
 
   std::size_t close(unsigned worker)
@@ -285,18 +330,37 @@ private:
     return Batch::allocate(std::min(batch_limit_, first_batch_capacity), &slot.returned, ordered_);
   }
 
-  // the caller entered the worker's gate; this leaves it
-  void publish(unsigned worker, Batch *batch)
+  // the caller entered the worker's gate; this leaves it.  Returns whether
+  // the worker was idle (and this woke it).
+  bool publish(unsigned worker, Batch *batch)
   {
     WorkerSlot &slot = worker_slots_[worker];
     const std::uint32_t count = batch->count;
     if (callbacks_.queued)
       callbacks_.queued(user_data_, worker, count);
     slot.queued.fetch_add(count, std::memory_order_relaxed);
-    if (slot.queue.push(batch))
+    slot.queue.push(batch);
+    // pairs with drain(): see there; the exchange lets one producer wake it
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool was_idle =
+      slot.idle.load(std::memory_order_relaxed) && slot.idle.exchange(false, std::memory_order_acq_rel);
+    if (was_idle)
       callbacks_.wake(user_data_, worker);
     // only now: a worker closes once no producer is inside, so it is still there to wake
     slot.gate.leave();
+    return was_idle;
+  }
+
+  // a batching producer's hand-off: the next batch for this worker is cut
+  // larger if it had to be woken for this one (see idle_cut_factor)
+  void hand_over(ProducerSlot &slot, unsigned worker, Batch *batch)
+  {
+    const bool was_idle = publish(worker, batch);
+    std::uint32_t &cut = slot.cut[worker];
+    if (!was_idle || batch_limit_ == UINT32_MAX)
+      cut = batch_limit_;
+    else if (cut < batch_limit_ * idle_cut_factor)
+      cut = std::min(cut * 2, batch_limit_ * idle_cut_factor);
   }
 
   void consumed_from_queue(unsigned worker, std::uint32_t count)

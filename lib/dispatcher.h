@@ -8,7 +8,10 @@
  *   - A *batching producer* owns one producer slot (0 .. producers-1): only
  *     that thread calls pd_dispatcher_add()/pd_dispatcher_flush() with it.
  *     Items are collected per worker and handed over at flush time, or when
- *     a worker's batch reaches batch_size.
+ *     a worker's batch reaches batch_size.  The flush also tells each worker
+ *     it gave items to that they end a fetch (fetch_done), so a worker can
+ *     pass what it made of them on in chunks as large as the producer's,
+ *     not one per hand-off.
  *   - Any other thread hands items over one at a time with
  *     pd_dispatcher_hand_off().
  *   - Worker w's thread calls pd_dispatcher_open(w), then
@@ -51,10 +54,15 @@ typedef struct pd_callbacks
   /* worker thread: a batch of items, in the order they were added, and
    * their tickets (NULL unless ordered) */
   void (*consume)(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count);
-  /* any thread: worker's queue went from empty to non-empty; wake it up */
+  /* any thread: the worker is idle (it found its queue empty and sleeps, or is
+   * about to) and has work now: wake it up.  Once per idle spell: a busy
+   * worker is never woken, it finds the work before it sleeps. */
   void (*wake)(void *user_data, unsigned worker);
   /* handing thread: worker is closed, deliver this item yourself (ticket: 0 unless ordered) */
   void (*deliver_inline)(void *user_data, unsigned worker, void *item, uint64_t ticket);
+  /* worker thread, optional: the items consumed before this complete a batching
+   * producer's flush (or a hand-off): what the worker collected from them may go on */
+  void (*fetch_done)(void *user_data, unsigned worker);
   /* handing thread, optional: count items were queued for worker */
   void (*queued)(void *user_data, unsigned worker, size_t count);
   /* batching producer's thread, optional: it ran ahead (see max_queued) and
@@ -68,7 +76,10 @@ typedef struct pd_options
 {
   unsigned workers; /* 1 .. PD_MAX_WORKERS */
   unsigned producers; /* batching producer slots, 0 .. PD_MAX_PRODUCERS */
-  unsigned batch_size; /* most items in one hand-off; 0: no limit */
+  /* most items in one hand-off to a worker that is busy; one that was idle at
+   * the last hand-off is handed up to 16 times as many (doubling while it
+   * stays idle: it keeps up, and fewer wake-ups cost less); 0: no limit */
+  unsigned batch_size;
   /* Per worker: once more items than this wait for a worker it fed, a
    * batching producer waits in pd_dispatcher_flush() until some worker is
    * down to half of it and none it fed is above four times it (or a worker

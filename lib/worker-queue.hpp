@@ -14,7 +14,7 @@ namespace parallelize {
 class WorkerQueue
 {
 public:
-  // true if the queue was empty: the worker may be asleep and needs a wake-up
+  // true if the queue was empty
   bool push(Batch *batch)
   {
     Batch *old = head_.load(std::memory_order_relaxed);
@@ -24,6 +24,8 @@ public:
     while (!head_.compare_exchange_weak(old, batch, std::memory_order_release, std::memory_order_relaxed));
     return old == nullptr;
   }
+
+  bool empty() const { return head_.load(std::memory_order_relaxed) == nullptr; }
 
   // every queued batch, oldest first; nullptr if none
   Batch *take_all()

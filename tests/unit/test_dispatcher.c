@@ -18,6 +18,7 @@
 
 #define MAX_WORKERS 16
 #define MAX_ITEMS (1 << 20)
+#define G_N_ELEMENTS_(a) (sizeof(a) / sizeof((a)[0]))
 
 /* What the callbacks saw.  Items are integers: producer << 24 | sequence. */
 typedef struct Recorder
@@ -27,6 +28,12 @@ typedef struct Recorder
   atomic_uint consumed_per_worker[MAX_WORKERS];
   atomic_uint inline_count;
   atomic_uint wakes;
+  /* fetch_done per worker, and how many items that worker had consumed when it came */
+  atomic_uint fetch_done[MAX_WORKERS];
+  atomic_uint consumed_at_fetch_done[MAX_WORKERS];
+  /* the size of every batch handed to consume, in order (single-threaded tests) */
+  unsigned batch_sizes[256];
+  atomic_uint batch_count;
   atomic_uint queued_count;
   atomic_uchar seen[MAX_ITEMS]; /* how often each item was delivered */
   /* last sequence seen per (producer, key): for order checks */
@@ -110,6 +117,16 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       _record_ticket(worker, items[i], tickets != NULL, tickets ? tickets[i] : 0);
     }
   atomic_fetch_add(&rec.consumed_per_worker[worker], count);
+  unsigned n = atomic_fetch_add(&rec.batch_count, 1);
+  if (n < 256)
+    rec.batch_sizes[n] = (unsigned) count;
+}
+
+static void
+_fetch_done(void *user_data, unsigned worker)
+{
+  atomic_fetch_add(&rec.fetch_done[worker], 1);
+  atomic_store(&rec.consumed_at_fetch_done[worker], atomic_load(&rec.consumed_per_worker[worker]));
 }
 
 static void
@@ -142,7 +159,11 @@ _new_bounded_dispatcher(unsigned workers, unsigned producers, unsigned batch_siz
                         .batch_size = batch_size,
                         .max_queued = max_queued,
                         .ordered = rec.ordered};
-  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .queued = _queued};
+  pd_callbacks callbacks = {.consume = _consume,
+                            .wake = _wake,
+                            .deliver_inline = _deliver_inline,
+                            .queued = _queued,
+                            .fetch_done = _fetch_done};
   rec.workers = workers;
   rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
   cr_assert_not_null(rec.dispatcher);
@@ -548,6 +569,91 @@ Test(dispatcher, a_full_batch_is_handed_over_without_waiting_for_the_flush)
   pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 16));
   pd_dispatcher_flush(rec.dispatcher, 0);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 17);
+}
+
+Test(dispatcher, an_idle_worker_is_woken_once_and_a_busy_one_not_at_all)
+{
+  _new_dispatcher(1, 1, 4);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned i = 0; i < 4; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  cr_assert_eq(atomic_load(&rec.wakes), 1, "a worker is idle once it opened");
+  /* not drained yet: the worker is busy (or about to be), more work wakes nobody */
+  for (unsigned i = 4; i < 30; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(atomic_load(&rec.wakes), 1);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 30);
+  /* drained to empty: idle again, and the next hand-off wakes it */
+  pd_dispatcher_hand_off(rec.dispatcher, 0, ITEM(0, 30));
+  cr_assert_eq(atomic_load(&rec.wakes), 2);
+  pd_dispatcher_hand_off(rec.dispatcher, 0, ITEM(0, 31));
+  cr_assert_eq(atomic_load(&rec.wakes), 2);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 2);
+}
+
+Test(dispatcher, a_worker_idle_at_every_hand_off_gets_batches_doubling_up_to_sixteen_times_batch_size)
+{
+  _new_dispatcher(1, 1, 4);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  /* the worker drains whatever reached it at once: it is idle at each hand-off */
+  for (unsigned i = 0; i < 600; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+      pd_dispatcher_drain(rec.dispatcher, 0);
+    }
+  unsigned expected[] = {4, 8, 16, 32, 64, 64, 64, 64, 64};
+  cr_assert_geq(atomic_load(&rec.batch_count), G_N_ELEMENTS_(expected));
+  for (unsigned b = 0; b < G_N_ELEMENTS_(expected); b++)
+    cr_assert_eq(rec.batch_sizes[b], expected[b], "batch %u: %u items", b, rec.batch_sizes[b]);
+  cr_assert_eq(atomic_load(&rec.wakes), atomic_load(&rec.batch_count), "one wake-up per batch");
+}
+
+Test(dispatcher, a_worker_found_busy_gets_batch_size_again)
+{
+  _new_dispatcher(1, 1, 4);
+  pd_dispatcher_open(rec.dispatcher, 0);
+  for (unsigned i = 0; i < 12; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+      pd_dispatcher_drain(rec.dispatcher, 0);
+    }
+  /* batches of 4 and 8 so far; now the worker stops draining: the batch of 16 still finds it idle, the
+   * next one of 32 finds it busy, and from then on it gets batch_size */
+  for (unsigned i = 12; i < 68; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 56);
+  unsigned expected[] = {4, 8, 16, 32, 4, 4};
+  cr_assert_eq(atomic_load(&rec.batch_count), G_N_ELEMENTS_(expected));
+  for (unsigned b = 0; b < G_N_ELEMENTS_(expected); b++)
+    cr_assert_eq(rec.batch_sizes[b], expected[b], "batch %u: %u items", b, rec.batch_sizes[b]);
+}
+
+Test(dispatcher, every_worker_a_fetch_fed_hears_that_it_ended_after_its_items)
+{
+  _new_dispatcher(3, 1, 4);
+  _open_all(3);
+  /* worker 0: 4 items, a batch that went at batch_size already; worker 1: 2 items; worker 2: none */
+  for (unsigned i = 0; i < 4; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  for (unsigned i = 4; i < 6; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 1, ITEM(0, i));
+  pd_dispatcher_drain(rec.dispatcher, 0);
+  cr_assert_eq(atomic_load(&rec.fetch_done[0]), 0, "the fetch has not ended yet");
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  for (unsigned w = 0; w < 3; w++)
+    pd_dispatcher_drain(rec.dispatcher, w);
+  cr_assert_eq(atomic_load(&rec.fetch_done[0]), 1);
+  cr_assert_eq(atomic_load(&rec.consumed_at_fetch_done[0]), 4);
+  cr_assert_eq(atomic_load(&rec.fetch_done[1]), 1);
+  cr_assert_eq(atomic_load(&rec.consumed_at_fetch_done[1]), 2);
+  cr_assert_eq(atomic_load(&rec.fetch_done[2]), 0, "worker 2 got nothing from this fetch");
+  /* a hand-off from a thread that does not batch is a fetch of its own */
+  pd_dispatcher_hand_off(rec.dispatcher, 2, ITEM(0, 6));
+  pd_dispatcher_drain(rec.dispatcher, 2);
+  cr_assert_eq(atomic_load(&rec.fetch_done[2]), 1);
+  cr_assert_eq(atomic_load(&rec.consumed_at_fetch_done[2]), 1);
 }
 
 Test(dispatcher, batch_size_zero_cuts_only_at_flush_and_grows_as_needed)

@@ -87,6 +87,8 @@ _all_counters(ParallelizeStats *self, const CounterOps *ops)
   _worker_counters(self->id, "total", &self->total, ops);
   _key(&key, self->id, "total", "parallelized_inline_events_total");
   ops->counter(&key, &self->inline_delivered);
+  _key(&key, self->id, "total", "parallelized_workers");
+  ops->gauge(&key, &self->running_workers);
   if (self->ordered)
     _order_gauges(self, ops);
   for (gint i = 0; i < self->workers; i++)
@@ -121,6 +123,7 @@ parallelize_stats_register(ParallelizeStats *self, const gchar *location, gint w
   self->workers = workers;
   self->worker = g_new0(ParallelizeWorkerCounters, workers);
   _all_counters(self, &registering);
+  atomic_gssize_set(&self->running_workers, workers);
 }
 
 void

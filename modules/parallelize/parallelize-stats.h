@@ -3,7 +3,8 @@
  * Counters of one parallelize() instance, in syslog-ng-ctl stats/query:
  *   parser;parallelize@LOCATION;total;parallelized_assigned_events_total
  *   parser;parallelize@LOCATION;workerN;parallelized_assigned_events_total
- * and the same for processed_events_total and queued_events; inline_events_total per instance.
+ * and the same for processed_events_total and queued_events; inline_events_total and
+ * parallelized_workers (the worker threads running) per instance.
  * With an in-order() after it, per instance (gauges, refreshed as workers report tickets done):
  *   in_order_waiting_events      messages in-order() holds now
  *   in_order_max_waiting_events  the most it held at once
@@ -38,6 +39,7 @@ typedef struct _ParallelizeStats
   gint workers;
   ParallelizeWorkerCounters total;
   StatsCounterItem *inline_delivered;
+  atomic_gssize running_workers;
   ParallelizeWorkerCounters *worker;
   gboolean ordered;
   atomic_gssize in_order_waiting;

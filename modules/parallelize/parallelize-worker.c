@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-worker.h"
+#include "parallelize-cpus.h"
 #include "parallelize-thread-ids.h"
 #include "parallelize-compat.h"
 
@@ -216,7 +217,18 @@ parallelize_worker_destroy(ParallelizeWorker *self)
   g_cond_clear(&self->changed);
 }
 
-/* sizing: how many workers the host lets us start */
+/* sizing: how many workers the configuration asks for, and how many the host lets us start */
+
+gint
+parallelize_workers_resolve(gint option)
+{
+  if (option >= 0)
+    return option;
+  gint cpus = parallelize_usable_cpus();
+  if (option == PARALLELIZE_WORKERS_AUTO)
+    return MAX(cpus - 1, 1);
+  return MIN(cpus, PARALLELIZE_DEFAULT_MAX_WORKERS);
+}
 
 /* Each worker's event loop holds a descriptor (measured: 40 workers, 40 more
  * open files), and ivykis aborts the daemon when it cannot get it.  Workers

@@ -31,6 +31,14 @@ typedef struct _ParallelizeWorker
   unsigned index;
 } ParallelizeWorker;
 
+/* workers(): a number, or one of these */
+#define PARALLELIZE_WORKERS_DEFAULT (-1) /* one per usable CPU, at most PARALLELIZE_DEFAULT_MAX_WORKERS */
+#define PARALLELIZE_WORKERS_AUTO (-2) /* one per usable CPU but one (the source's), at least 1 */
+#define PARALLELIZE_DEFAULT_MAX_WORKERS 16
+
+/* how many workers an option asks for (usable CPUs: parallelize-cpus.h) */
+gint parallelize_workers_resolve(gint option);
+
 /* main thread, init: up to wanted workers, as many as the open files and thread
  * limits let start (a limit means fewer workers, never an abort); *count: how many
  * (NULL when none), *reason: why not all (NULL when all; g_free() it) */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize.h"
 #include "parallelize-compat.h"
+#include "parallelize-cpus.h"
 #include "parallelize-hotkey.h"
 #include "parallelize-item.h"
 #include "parallelize-order.h"
@@ -19,7 +20,6 @@
 #include "template/templates.h"
 
 #include <iv_list.h>
-#include <unistd.h>
 
 /* producer slots: one per syslog-ng worker thread index (0..63 in 3.38, 0..255 in 4.x) */
 #define PARALLELIZE_PRODUCER_SLOTS MAIN_LOOP_MAX_WORKER_THREADS
@@ -47,7 +47,7 @@ struct _Parallelize
   LogPipe super;
 
   /* options */
-  gint workers_option; /* -1: one per online CPU, at most PARALLELIZE_DEFAULT_MAX_WORKERS */
+  gint workers_option; /* N, PARALLELIZE_WORKERS_DEFAULT or PARALLELIZE_WORKERS_AUTO */
   gint batch_size;
   gint fetch_limit;
   LogTemplate *partition_key;
@@ -293,14 +293,21 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
 
 /* lifecycle */
 
+static const gchar *
+_workers_option_text(gint option, gchar buf[16])
+{
+  if (option == PARALLELIZE_WORKERS_AUTO)
+    return "auto";
+  if (option == PARALLELIZE_WORKERS_DEFAULT)
+    return "default";
+  g_snprintf(buf, 16, "%d", option);
+  return buf;
+}
+
 static gint
 _resolve_worker_count(Parallelize *self)
 {
-  if (self->workers_option >= 0)
-    return self->workers_option;
-
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  return (gint) CLAMP(cpus, 1, PARALLELIZE_DEFAULT_MAX_WORKERS);
+  return parallelize_workers_resolve(self->workers_option);
 }
 
 /* where parallelize() stands: given by the log {} generator, else the parser {} it was written in */
@@ -426,10 +433,13 @@ parallelize_init(LogPipe *s)
     parallelize_check_sources(cfg->preprocess_config->str, self->location, self->worker_count, self->batch_size);
   parallelize_check_routing(s, self->location);
 
+  gchar option_text[16];
   msg_verbose("parallelize(): starting",
               evt_tag_str("location", self->location),
               evt_tag_str("stats-id", self->stats.id),
               evt_tag_int("workers", self->worker_count),
+              evt_tag_str("workers-option", _workers_option_text(self->workers_option, option_text)),
+              evt_tag_int("usable-cpus", parallelize_usable_cpus()),
               evt_tag_str("partition-key",
                           self->partition_key ? parallelize_template_text(self->partition_key) : "(round-robin)"),
               evt_tag_int("batch-size", self->batch_size),
@@ -543,6 +553,14 @@ parallelize_set_workers(LogPipe *s, gint64 workers)
   return TRUE;
 }
 
+void
+parallelize_set_workers_auto(LogPipe *s)
+{
+  Parallelize *self = (Parallelize *) s;
+
+  self->workers_option = PARALLELIZE_WORKERS_AUTO;
+}
+
 gboolean
 parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit)
 {
@@ -623,7 +641,7 @@ parallelize_new(GlobalConfig *cfg)
   self->super.clone = parallelize_clone;
   self->super.free_fn = parallelize_free;
 
-  self->workers_option = -1;
+  self->workers_option = PARALLELIZE_WORKERS_DEFAULT;
   self->batch_size = PARALLELIZE_DEFAULT_BATCH_SIZE;
   self->fetch_limit = PARALLELIZE_DEFAULT_FETCH_LIMIT;
   for (gint i = 0; i < PARALLELIZE_PRODUCER_SLOTS; i++)

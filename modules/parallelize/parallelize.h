@@ -10,8 +10,6 @@
 
 /* documented limits of the options */
 #define PARALLELIZE_MAX_WORKERS 256
-/* without workers(): one per online CPU, at most this many */
-#define PARALLELIZE_DEFAULT_MAX_WORKERS 16
 #define PARALLELIZE_MAX_BATCH_SIZE 100000
 #define PARALLELIZE_DEFAULT_BATCH_SIZE 100
 /* log-fetch-limit(): the most messages a worker passes on before it ends a batch
@@ -30,6 +28,8 @@ LogPipe *parallelize_new(GlobalConfig *cfg);
 
 /* setters return FALSE when the value is out of range */
 gboolean parallelize_set_workers(LogPipe *s, gint64 workers);
+/* workers(auto): one per CPU this process may use, but one for the source */
+void parallelize_set_workers_auto(LogPipe *s);
 gboolean parallelize_set_batch_size(LogPipe *s, gint64 batch_size);
 gboolean parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit);
 gboolean parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **error);

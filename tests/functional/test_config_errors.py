@@ -16,7 +16,8 @@ conf = syslogng.parallelize_options_config
     ("partitions(-3)", "workers() takes 0 (bypass) to 256, not -3"),
     ("batch-size(-5)", "batch-size() takes 0 (no size limit) to 100000, not -5"),
     ("batch-size(2000000)", "batch-size() takes 0 (no size limit) to 100000, not 2000000"),
-    ("workers(two)", "syntax error"),
+    ("workers(two)", "workers() takes a number or auto"),
+    ('workers("automatic")', "workers() takes a number or auto"),
     ("workers()", "option needs a value"),
     ("frobnicate(3)", "unknown option"),
     ('partition-key("")', "the template is empty"),
@@ -47,7 +48,7 @@ def test_refused_at_startup_too(tmp_path):
 
 
 @pytest.mark.parametrize("options", [
-    "", "workers(0)", "workers(256)", "batch-size(0)", "batch-size(100000)",
+    "", "workers(0)", "workers(256)", "workers(auto)", 'workers("auto")', "partitions(auto)", "batch-size(0)", "batch-size(100000)",
     'partition-key("$HOST")', "partition-key($PROGRAM)", "partition-key('${.json.user}')",
     'partition-key("a \\"quoted\\" \\\\ key $HOST")', 'worker-partition-key("$(sha1 $PROGRAM)")',
 ])

@@ -60,6 +60,9 @@ WORKLOADS = {
               "heavy, partition-key(\"$HOST\") over %d hosts" % HOSTS),
     "keyed-in-order": ("heavy.conf", "json", TUNED_SOURCE, '"$HOST"', 200000,
                        "keyed, with in-order() before the destination: the original order restored"),
+    "heavy-no-parse": ("heavy.conf", "json", TUNED_SOURCE + " flags(no-parse)", None, 200000,
+                       "heavy, the syslog header parsed by syslog-parser() after the element (flags(no-parse) "
+                       "on the source): the source's thread only reads and splits lines"),
     "heavy-default-window": ("heavy.conf", "json", DEFAULT_SOURCE, None, 50000,
                              "heavy with syslog-ng's default source window (no log-iw-size/log-fetch-limit)"),
     "heavy-window-10k": ("heavy.conf", "json", "log-iw-size(100000) log-fetch-limit(1000)", None, 200000,
@@ -131,23 +134,38 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
-def task_switches(pid):
-    """{tid: voluntary + involuntary context switches} of every thread of pid now"""
-    counts = {}
+def task_times(pid):
+    """{tid: (name, CPU seconds, context switches)} of every thread of pid now"""
+    tasks = {}
     for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
         try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            with open(base + "stat") as f:
+                name, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            with open(base + "status") as f:
                 # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
-                counts[tid] = sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
-        except (OSError, ValueError):
-            pass
-    return counts
+                switches = sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
+        except (OSError, ValueError, IndexError):
+            continue
+        tasks[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK, switches)
+    return tasks
 
 
-def switches_between(before, after):
-    """context switches of the daemon's threads between two task_switches() readings (a thread
-    that ended in between is not counted: syslog-ng's threads live as long as the run here)"""
-    return sum(n - before.get(tid, 0) for tid, n in after.items())
+def thread_figures(pid, before, after, seconds):
+    """From two task_times() readings: the daemon's context switches, the share of a core used by all its
+    threads but the workers (the source's reading, syslog header parsing and message allocation, which run
+    on whichever I/O thread picks up the connection's job, plus the destination's writer and the main
+    thread: for one connection, the part that does not spread over the workers), and by the workers (mean
+    and busiest).  A thread that ended in between is not counted: syslog-ng's threads live as long as the
+    run here."""
+    switches = sum(sw - before.get(tid, ("", 0, 0))[2] for tid, (_, _, sw) in after.items())
+    cpu = {tid: (name, c - before.get(tid, ("", 0, 0))[1]) for tid, (name, c, _) in after.items()}
+    workers = [c for name, c in cpu.values() if name.startswith("parallelize/")]
+    outside = sum(c for name, c in cpu.values() if not name.startswith("parallelize/"))
+    return dict(switches=switches, outside_share=outside / seconds,
+                worker_share=(sum(workers) / len(workers) / seconds) if workers else 0.0,
+                busiest_worker_share=max(workers, default=0) / seconds)
 
 
 def vm_hwm_kib(pid):
@@ -248,8 +266,10 @@ def render_config(srcdir, name, port, out, source_opts, parallelize, in_order=Fa
         text = f.read()
     # the statement goes in after the translation: the built-in's parallelize() stays one
     text = HOST.config(text)
+    syslog_parser = "parser { syslog-parser(); };" if "no-parse" in source_opts else ""
     for key, value in (("@PORT@", str(port)), ("@OUT@", out), ("@SOURCE_OPTS@", source_opts),
-                       ("@PARALLELIZE@", parallelize), ("@IN_ORDER@", "in-order();" if in_order else "")):
+                       ("@PARALLELIZE@", parallelize), ("@SYSLOG_PARSER@", syslog_parser),
+                       ("@IN_ORDER@", "in-order();" if in_order else "")):
         text = text.replace(key, value)
     return text
 
@@ -343,7 +363,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                                      "-o", perf_data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu0 = cpu_seconds(pid)
-        switches0 = task_switches(pid)
+        tasks0 = task_times(pid)
         sender = subprocess.Popen([args.send_file, str(port), load], stdout=subprocess.PIPE, text=True)
         first = sender.stdout.readline()
         if not first.startswith("first_byte_monotonic="):
@@ -361,7 +381,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 raise RuntimeError("timed out with %d of %d written" % (n, count))
             time.sleep(args.poll)
         cpu1 = cpu_seconds(pid)
-        switches = switches_between(switches0, task_switches(pid))
+        tasks1 = task_times(pid)
         hwm = vm_hwm_kib(pid)
         sender.communicate(timeout=60)
         if perf:
@@ -381,10 +401,12 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
         raise RuntimeError("%s %s run %d: exactly-once check failed: %s" % (workload, label, run_index, why))
     os.unlink(out)
     elapsed = t1 - t0
+    threads = thread_figures(pid, tasks0, tasks1, elapsed)
     return dict(workload=workload, allocator=alloc_name, config=label,
                 workers=args.max_workers if workers == BUILTIN else workers or 0, run=run_index, messages=count,
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
-                switches_per_k=switches / count * 1000,
+                switches_per_k=threads["switches"] / count * 1000, outside_share=threads["outside_share"],
+                worker_share=threads["worker_share"], busiest_worker_share=threads["busiest_worker_share"],
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
 
 

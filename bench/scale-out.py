@@ -201,18 +201,20 @@ def main():
               info["syslog_ng"], count, workload, runs, info["online"], " ".join(info["loadavg"]),
               " ".join(info["loadavg_end"]), seconds), "",
           "| connections | relays, element | msg/s median | min | max | speed-up | relays CPU µs / msg "
-          "| haproxy CPU µs / msg | per-host order |",
-          "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+          "| haproxy CPU µs / msg | messages per relay | per-host order |",
+          "|---:|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for connections, relays, workers in combos:
         rs = [r for r in results if (r["connections"], r["relays"], r["workers"]) == (connections, relays, workers or 0)]
         base = {r["run"]: r["rate"] for r in results
                 if (r["connections"], r["relays"], r["workers"]) == (connections, 1, 0)}
         rates = [r["rate"] for r in rs]
         ratios = [r["rate"] / base[r["run"]] for r in rs if r["run"] in base]
-        md.append("| %d | %s | %.0f | %.0f | %.0f | %.2f× | %.2f | %.2f | %s |" % (
+        # how HAProxy placed the connections, run by run (a relay without a connection writes 0)
+        placed = sorted({" / ".join(str(n) for n in r["per_relay"]) for r in rs})
+        md.append("| %d | %s | %.0f | %.0f | %.0f | %.2f× | %.2f | %.2f | %s | %s |" % (
             connections, label(relays, workers), statistics.median(rates), min(rates), max(rates),
             statistics.median(ratios), statistics.median(r["relay_cpu_us"] for r in rs),
-            statistics.median(r["haproxy_cpu_us"] for r in rs),
+            statistics.median(r["haproxy_cpu_us"] for r in rs), ", ".join(placed),
             "kept" if all(r["in_order"] for r in rs) else "not kept"))
     with open(md_path, "w") as f:
         f.write("\n".join(md) + "\n")

@@ -7,11 +7,13 @@ flow, against the same layout without worker-pool(): what the host and TCP lose 
 reported, what the relays lose of what they had read is compared."""
 import hashlib
 import os
+import re
+import subprocess
 
 import pytest
 
 import scaleout
-from syslogng import count_lines, read_sequences, wait_for
+from syslogng import HOST, count_lines, read_sequences, syntax_check, wait_for
 
 HOSTS = 20
 PER_SENDER = int(os.environ.get("PARALLELIZE_SCALE_OUT_MESSAGES", 50_000))
@@ -179,3 +181,50 @@ def test_relay_reload_and_restart_cost_no_more_than_without_worker_pool(layouts)
     # application-level acknowledgement): how much depends on timing, and is reported above.
     # What the relay had read survives in its reliable disk buffer, with or without workers.
     assert ours["restart"]["lost_after_read"] <= plain["restart"]["lost_after_read"], results
+
+
+# --- the guide shows these files, verbatim, and each passes its program's own check ---------
+
+GUIDE = os.path.join(scaleout.SRCDIR, "docs", "scaling-out.md")
+FILES = sorted(os.listdir(scaleout.EXAMPLES))
+SYSLOG_NG_FILES = [name for name in FILES if name.endswith(".conf")]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_the_layouts_have_their_files():
+    assert {"sender.conf", "relay.conf", "front.conf", "haproxy.cfg", "kafka-relay.conf"} <= set(FILES), FILES
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_file_is_shown_verbatim_in_the_guide(name):
+    guide = read(GUIDE)
+    assert "`docs/examples/scale-out/%s`" % name in guide
+    assert "```\n" + scaleout.example(name) + "```\n" in guide, "the guide's copy of %s differs" % name
+
+
+def test_every_configuration_in_the_guide_is_one_of_the_files():
+    blocks = re.findall(r"```\n((?:@version|global|#).*?)```\n", read(GUIDE), re.S)
+    files = [scaleout.example(name) for name in FILES]
+    assert blocks
+    for block in blocks:
+        assert block in files, "a configuration in the guide that no test reads:\n" + block
+
+
+@pytest.mark.parametrize("name", SYSLOG_NG_FILES)
+def test_syslog_ng_file_passes_syntax_only(tmp_path, name):
+    text = scaleout.example(name)
+    if "kafka-c(" in text and not os.path.exists(os.path.join(HOST.stock_module_dir, "libkafka.so")):
+        pytest.skip("the kafka-c() destination's module (syslog-ng-mod-rdkafka) is not installed")
+    rc, output = syntax_check(text, str(tmp_path))
+    assert rc == 0, output
+
+
+@needs_haproxy
+def test_haproxy_file_passes_haproxy_check():
+    proc = subprocess.run([scaleout.haproxy_binary(), "-c", "-f", os.path.join(scaleout.EXAMPLES, "haproxy.cfg")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout

@@ -17,7 +17,7 @@ root=${TRIXIE_ROOT:-$top/build/trixie-root}
 packages=(
   syslog-ng-core syslog-ng-dev libivykis-dev libglib2.0-dev libjson-c-dev pkg-config
   build-essential autoconf automake libtool bison flex python3 python3-pytest
-  libcriterion-dev debhelper dh-autoreconf fakeroot go-md2man git ca-certificates procps
+  libcriterion-dev debhelper dh-autoreconf fakeroot go-md2man git ca-certificates procps haproxy
 )
 
 mirror() {

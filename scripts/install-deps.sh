@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Everything the build, the tests and the benchmark need, from Debian 12's archive
-# (the allocators: the opt-in drop-ins' test and the bench's allocator axis).
+# (the allocators: the opt-in drop-ins' test and the bench's allocator axis; haproxy: the
+# scale-out layouts of docs/scaling-out.md, in the functional tests and the bench).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
@@ -10,6 +11,7 @@ packages=(
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+  haproxy
 )
 # the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
 if [ "$(dpkg --print-architecture)" = amd64 ]; then

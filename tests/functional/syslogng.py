@@ -52,8 +52,9 @@ class Host:
     @property
     def crashes_on_empty_block_argument(self):
         """4.8 segfaults on an empty argument of any block or generator, e.g. an SCL block's foo(),
-        while parsing, before a plugin sees it (3.38 passes it on as NULL)"""
-        return self.v4
+        while parsing, before a plugin sees it (3.35, 3.38 and 4.3 pass it on as NULL: seen with
+        3.35.1 and 4.3.1 built from ../shared/hosts)"""
+        return (self.major, self.minor) >= (4, 8)
 
     def _has_continuations(self):
         """Whether the host's built-in parallelize() does anything: 4.x runs its partitions only where

@@ -122,7 +122,10 @@ if [ "$ivykis" != system ]; then
   options+=("PKG_CONFIG_PATH=$pkg_config_path" "LDFLAGS=-Wl,-rpath,$ivykis_dir/prefix/lib")
 fi
 tarball=$hosts_dir/syslog-ng-$version.tar.xz
-build_once "$out_dir/$name" "$(stamp_of "$tarball" "${options[@]}")" "$tarball" "${options[@]}"
+stamp=$(stamp_of "$tarball" "${options[@]}")
+# a rebuilt ivykis (another tarball, other options) rebuilds the syslog-ng linked against it
+[ "$ivykis" = system ] || stamp="$stamp ivykis=($(cat "$ivykis_dir/prefix/.build-host-stamp"))"
+build_once "$out_dir/$name" "$stamp" "$tarball" "${options[@]}"
 
 prefix=$out_dir/$name/prefix
 if [ "$print_env" = yes ]; then

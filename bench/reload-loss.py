@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Issue 12's reload scenario, measured: 400k keyed messages over one TCP connection with flow
 control and 6 reloads while they are in flight, BENCH_RELOAD_RUNS times (default 5), for the
-module's element and, on syslog-ng 4.x, for the host's built-in parallelize(partitions(4)).
+module's element and, where the host has a working built-in (4.3 and later built against ivykis 0.43),
+for the host's built-in parallelize(partitions(4)).
 Writes reload-loss.md to the output folder; a lossy built-in is reported, not an error."""
 import os
 import sys
@@ -19,7 +20,7 @@ def main():
     total = int(os.environ.get("BENCH_RELOAD_MESSAGES", "400000"))
     key = 'partition-key("$HOST")'
     elements = [("ours: %s(workers(4))" % syslogng.HOST.element, "parallelize(workers(4) %s);" % key, False)]
-    if syslogng.HOST.v4:
+    if syslogng.HOST.builtin_parallelize:
         elements.append(("built-in: parallelize(partitions(4))", "parallelize(partitions(4) %s);" % key, True))
     rows = []
     for name, statement, raw in elements:

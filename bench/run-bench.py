@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The parallelize() benchmark: throughput, CPU cost, memory and latency of
 the stock syslog-ng daemon (3.38 or 4.8) with and without parallelize().
-On syslog-ng 4.x, where the module's element is worker-pool(), it also runs the
-host's built-in parallelize(partitions(N)) with N = BENCH_MAX_WORKERS ("builtin").
+On syslog-ng 4.3 and later, where the module's element is worker-pool(), it also runs the
+host's built-in parallelize(partitions(N)) with N = BENCH_MAX_WORKERS ("builtin"), where that
+built-in works (the host was built against ivykis 0.43 or later; see HOST.builtin_parallelize).
 
 For each workload it runs the sequential configuration (no parallelize()) and
 workers(1) .. workers(max), interleaved round by round, BENCH_RUNS times each.
@@ -609,7 +610,7 @@ def main():
     info["allocators"] = {name: path for name, path in allocators}
     log("machine: %(nproc)d CPUs (%(cpu)s), kernel %(kernel)s, %(syslog_ng)s, load %(loadavg)s" % info)
     args.max_workers = max_workers
-    configs = [None] + list(range(1, max_workers + 1)) + ([BUILTIN] if HOST.v4 else [])
+    configs = [None] + list(range(1, max_workers + 1)) + ([BUILTIN] if HOST.builtin_parallelize else [])
     log("allocators: %s" % ", ".join("%s (%s)" % (n, p or "stock") for n, p in allocators))
     if args.configs:
         wanted = args.configs.split(",")

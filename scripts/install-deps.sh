@@ -11,7 +11,11 @@ packages=(
   libcriterion-dev python3-pytest valgrind gnuplot-nox
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+  # the scale-out tests (tests/functional/test_scale_out.py): a real TCP load balancer
   haproxy
+  # scripts/build-host.sh: syslog-ng 3.35.1 and 4.3.1 from upstream's release tarballs
+  # (autogen needs autoconf-archive; 3.35 needs PCRE1, 4.3 PCRE2; both OpenSSL)
+  autoconf-archive libpcre3-dev libpcre2-dev libssl-dev
 )
 # the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
 if [ "$(dpkg --print-architecture)" = amd64 ]; then

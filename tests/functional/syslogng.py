@@ -15,24 +15,35 @@ SYSLOG_NG_CTL = os.environ.get("SYSLOG_NG_CTL", "/usr/sbin/syslog-ng-ctl")
 
 
 class Host:
-    """The syslog-ng the tests run against (Debian 12's 3.38 or Debian 13's 4.8), asked once.
+    """The syslog-ng the tests run against, asked once: Debian 12's 3.38, Debian 13's 4.8, or one
+    built from upstream's release (scripts/build-host.sh: 3.35.1 as Ubuntu 22.04 and EPEL 9 ship
+    it, 4.3.1 as Ubuntu 24.04 does) in a prefix of its own.
 
     The tests are written for 3.38: its @version, stats-level(N) and the parallelize()
     element.  config() turns such a text into this host's dialect: its own @version,
-    stats(level(N)) on 4.x, and on 4.x the module's worker-pool() (there parallelize is
+    stats(level(N)) on 4.x, and from 4.3 on the module's worker-pool() (there parallelize is
     the host's built-in keyword, which no plugin can take).  This is the only place
     that knows the difference."""
 
     def __init__(self, binary):
         out = subprocess.run([binary, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, timeout=60).stdout
-        m = re.search(r"^Installer-Version: (\d+)\.(\d+)", out, re.M) or re.search(r"\((\d+)\.(\d+)", out)
+        m = re.search(r"^Installer-Version: (\d+)\.(\d+)(?:\.(\d+))?", out, re.M) or re.search(r"\((\d+)\.(\d+)", out)
         if not m:
             raise RuntimeError("cannot tell the version of %s from:\n%s" % (binary, out))
+        self.binary = binary
         self.major, self.minor = int(m.group(1)), int(m.group(2))
+        self.patch = int(m.group(3)) if m.lastindex >= 3 and m.group(3) else 0
         self.version = "%d.%d" % (self.major, self.minor)
-        self.stock_module_dir = "/usr/lib/syslog-ng/" + self.version
-        self.element = "worker-pool" if self.major >= 4 else "parallelize"
+        # the host's own modules (tcp(), file(), json-parser() ...): its default module path, which
+        # a prefix build keeps under its prefix; SYSLOG_NG_MODULE_DIR overrides
+        path = re.search(r"^Module-Path: (.+)$", out, re.M) or re.search(r"^Module-Directory: (.+)$", out, re.M)
+        self.stock_module_dir = os.environ.get("SYSLOG_NG_MODULE_DIR") or (
+            path.group(1).strip() if path else "/usr/lib/syslog-ng/" + self.version)
+        # 4.3 made parallelize a core keyword (with or without a working built-in behind it)
+        self.has_parallelize_keyword = (self.major, self.minor) >= (4, 3)
+        self.element = "worker-pool" if self.has_parallelize_keyword else "parallelize"
+        self.builtin_parallelize = self.has_parallelize_keyword and self._has_continuations()
 
     @property
     def v4(self):
@@ -41,8 +52,26 @@ class Host:
     @property
     def crashes_on_empty_block_argument(self):
         """4.8 segfaults on an empty argument of any block or generator, e.g. an SCL block's foo(),
-        while parsing, before a plugin sees it (3.38 passes it on as NULL)"""
-        return self.v4
+        while parsing, before a plugin sees it (3.35, 3.38 and 4.3 pass it on as NULL: seen with
+        3.35.1 and 4.3.1 built from ../shared/hosts)"""
+        return (self.major, self.minor) >= (4, 8)
+
+    def _has_continuations(self):
+        """Whether the host's built-in parallelize() does anything: 4.x runs its partitions only where
+        it was built against an ivykis with iv_work_pool_submit_continuation() (0.43 and later);
+        otherwise it passes messages through and warns at startup.  libsyslog-ng imports that
+        function only when it was built to use it."""
+        try:
+            ldd = subprocess.run(["ldd", self.binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True, timeout=60).stdout
+            lib = re.search(r"libsyslog-ng[^ ]*\.so[^ ]* => (\S+)", ldd)
+            if not lib:
+                return False
+            symbols = subprocess.run(["nm", "-D", "--undefined-only", lib.group(1)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return re.search(r"\biv_work_pool_submit_continuation\b", symbols) is not None
 
     def stats_level(self, level):
         return "stats(level(%d))" % level if self.v4 else "stats-level(%d)" % level
@@ -56,6 +85,12 @@ class Host:
             # same length: the locations in stats ids and error messages stay where they were
             text = re.sub(r"(?<![\w-])parallelize\(", self.element + "(", text)
         return text
+
+    def __repr__(self):
+        return ("Host(%s %d.%d.%d, modules %s, element %s(), built-in parallelize %s)"
+                % (self.binary, self.major, self.minor, self.patch, self.stock_module_dir, self.element,
+                   "works" if self.builtin_parallelize else ("passes through" if self.has_parallelize_keyword
+                                                            else "none")))
 
 
 HOST = Host(SYSLOG_NG)

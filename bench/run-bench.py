@@ -228,6 +228,10 @@ class Daemon:
         self.proc = None
 
     def start(self, port, wrapper=(), preload=None):
+        # a control socket left by an earlier daemon of this folder would answer "refused" until the new
+        # one made its own: start() waits for the new one
+        if os.path.exists(self.control):
+            os.unlink(self.control)
         # the stock allocator: no LD_PRELOAD at all, whatever the caller's environment holds
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         if preload:

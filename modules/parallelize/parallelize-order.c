@@ -3,6 +3,7 @@
 #include "parallelize-item.h"
 
 #include "messages.h"
+#include "scratch-buffers.h"
 
 static const ParallelizeTicketSource *ticket_source;
 
@@ -53,7 +54,10 @@ _release(void *user_data, void *item, void *target)
   /* a second in-order() further on lets it through: its order is restored already */
   OrderContext outer = _enter(NULL, 0, NULL);
   msg_set_context(msg);
+  ScratchBuffersMarker marker;
+  scratch_buffers_mark(&marker);
   log_pipe_forward_msg((LogPipe *) target, msg, &path_options);
+  scratch_buffers_reclaim_marked(marker);
   msg_set_context(NULL);
   _leave(outer);
 }

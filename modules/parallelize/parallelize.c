@@ -111,12 +111,17 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
 
           /* as the source and the writer do: an error raised while processing an
            * internal() message is then marked, and syslog-ng's loop guard stops
-           * it from feeding itself */
+           * it from feeding itself; and what the path takes from the scratch
+           * buffers goes back after each message (a worker's batch may end only
+           * thousands of messages later, where the GC would find them all) */
           msg_set_context(msg);
+          ScratchBuffersMarker marker;
+          scratch_buffers_mark(&marker);
           if (tickets)
             parallelize_ordering_forward(&self->ordering, (gint) worker, tickets[i], &self->super, msg, &path_options);
           else
             log_pipe_forward_msg(&self->super, msg, &path_options);
+          scratch_buffers_reclaim_marked(marker);
         }
       msg_set_context(NULL);
       progress->forwarded += end - start;

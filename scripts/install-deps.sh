@@ -11,9 +11,10 @@ packages=(
   debhelper dh-autoreconf lintian fakeroot go-md2man mmdebstrap
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 )
-# the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
+# the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only;
+# qemu-user runs them where the kernel cannot (built without IA32 emulation)
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
-  packages+=(gcc-multilib g++-multilib file)
+  packages+=(gcc-multilib g++-multilib file qemu-user)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -79,7 +79,7 @@ elif [ "${native_probe%% *}" = 4 ]; then
   how="emulated by the kernel's binfmt_misc handler (uname reports ${native_probe#* })"
   limit=3600
 else
-  why="this kernel cannot run 32-bit binaries (${native_probe:-no output})"
+  why="32-bit binaries do not run natively here (${native_probe:-no output})"
 fi
 if [ -z "$how" ]; then
   if ! command -v "$qemu" >/dev/null; then

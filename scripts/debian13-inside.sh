@@ -28,7 +28,7 @@ case "${1:-test}" in
   bench)
     configure_and_build || exit 1
     make -C "$build" bench || status=1
-    mkdir -p /src-results && cp -r "$build/bench-out/." /src-results/ 2>/dev/null
+    rm -rf /src-results && mkdir -p /src-results && cp -r "$build/bench-out/." /src-results/ 2>/dev/null
     ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

@@ -6,7 +6,9 @@
 #
 #   scripts/debian13.sh test         build, make check (unit + functional tests against
 #                                    4.8), then build, install and test the trixie package
-#   scripts/debian13.sh bench        make bench inside the root
+#   scripts/debian13.sh bench        make bench inside the root (BENCH_* settings are passed
+#                                    in; results in build/trixie-root/src-results/; the root
+#                                    has no valgrind or gnuplot: no instruction counts, no chart)
 #   scripts/debian13.sh run CMD...   any command, in the copy of the tree (/src)
 #
 # The root is kept in build/trixie-root (TRIXIE_ROOT overrides) and reused while the
@@ -65,9 +67,14 @@ in_root() {
   mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; proc_mounted=yes; }
   trap unmount EXIT
   trap 'exit 130' INT TERM
-  # a clean environment: the machine's PATH and locale settings mean nothing in the root
+  # a clean environment: the machine's PATH and locale settings mean nothing in the root;
+  # the test and bench settings (PYTEST_ARGS, BENCH_*) go in
+  local settings=() name
+  for name in $(compgen -e); do
+    case "$name" in BENCH_*) settings+=("$name=${!name}") ;; esac
+  done
   chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-    TERM="${TERM:-dumb}" PYTEST_ARGS="${PYTEST_ARGS:-}" /bin/bash -c "cd /src && $1"
+    TERM="${TERM:-dumb}" PYTEST_ARGS="${PYTEST_ARGS:-}" "${settings[@]}" /bin/bash -c "cd /src && $1"
 }
 
 [ "$(id -u)" = 0 ] || { echo "debian13.sh needs root (mmdebstrap, chroot)" >&2; exit 1; }
@@ -77,7 +84,12 @@ make_root
 copy_tree
 case "$what" in
   test) in_root 'scripts/debian13-inside.sh test' ;;
-  bench) in_root 'scripts/debian13-inside.sh bench' ;;
+  bench)
+    status=0
+    in_root 'scripts/debian13-inside.sh bench' || status=$?
+    echo "debian13 bench: results in $root/src-results/results.md"
+    exit $status
+    ;;
   run) in_root "$*" ;;
   *) echo "usage: $0 [test|bench|run CMD...]" >&2; exit 2 ;;
 esac

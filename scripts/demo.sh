@@ -3,8 +3,10 @@
 # The main job, on a fresh Debian 12 machine as root: install what is needed,
 # build the module, and show stock syslog-ng 3.38 with and without
 # parallelize() on the heavy workload (JSON parsing, rewrites, format-json)
-# fed by one chatty TCP connection.  Takes a few minutes.
-#   DEMO_MESSAGES (default 100000), DEMO_WORKERS (default: online CPUs)
+# fed by one chatty TCP connection; then, on lines of their own, the same two
+# with the malloc of each opt-in allocator drop-in (mimalloc, jemalloc) preloaded.
+# Takes a few minutes.  The bench's log and results: build/demo-out/.
+#   DEMO_MESSAGES (default 100000), DEMO_WORKERS (default: online CPUs), DEMO_RUNS (default 1)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -16,26 +18,20 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "demo: not root, skipping scripts/install-deps.sh" >&2
 fi
-scripts/build.sh build >/dev/null
-make -C build bench/send-file >/dev/null
-
 out=$top/build/demo-out
 mkdir -p "$out"
+# the build's chatter (autoconf's warnings among it) goes to a log, shown if the build fails
+if ! { scripts/build.sh build && make -C build bench/send-file; } >"$out/build.log" 2>&1; then
+  tail -n 40 "$out/build.log"
+  echo "demo: the build failed; its log: $out/build.log" >&2
+  exit 1
+fi
+# the stock daemon, and the same with each opt-in allocator preloaded: only those, only heavy
+allocators=$(/usr/bin/python3 bench/demo-summary.py --bench-allocators)
 BENCH_RUNS=${DEMO_RUNS:-1} BENCH_MESSAGES=$messages BENCH_WORKLOADS=heavy BENCH_MAX_WORKERS=$workers \
-BENCH_LATENCY_MESSAGES=0 \
+BENCH_LATENCY_MESSAGES=0 BENCH_ALLOCATORS=$allocators BENCH_ALLOCATOR_WORKLOADS=heavy \
   /usr/bin/python3 bench/run-bench.py --srcdir "$top" --module-dir "$top/build/modules/parallelize/.libs" \
-    --send-file "$top/build/bench/send-file" --outdir "$out" --configs "seq,w$workers" >"$out/demo.log"
+    --send-file "$top/build/bench/send-file" --outdir "$out" --configs "seq,w$workers" >"$out/demo.log" 2>&1 ||
+  { tail -n 40 "$out/demo.log"; echo "demo: the bench failed; its log: $out/demo.log" >&2; exit 1; }
 
-/usr/bin/python3 - "$out/results.json" "$workers" <<'PY'
-import json, sys
-data = json.load(open(sys.argv[1]))
-rows = {r["config"]: r for r in data["summary"]}
-seq, par = rows["seq"], rows["w" + sys.argv[2]]
-m = data["machine"]
-print("%s on %d CPUs (%s); heavy workload, one TCP connection, %d messages"
-      % (m["syslog_ng"], m["online"], m["cpu"], data["runs"][0]["messages"]))
-print("  %-28s %10.0f msg/s  %6.1f CPU s per M msgs" % ("sequential", seq["median"], seq["cpu"]))
-print("  %-28s %10.0f msg/s  %6.1f CPU s per M msgs  (%.2fx)"
-      % ("parallelize(workers(%s))" % sys.argv[2], par["median"], par["cpu"], par["speedup"]))
-print("every message checked: delivered exactly once")
-PY
+/usr/bin/python3 bench/demo-summary.py "$out/results.json" "$workers"

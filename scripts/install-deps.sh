@@ -17,9 +17,10 @@ packages=(
   # (autogen needs autoconf-archive; 3.35 needs PCRE1, 4.3 PCRE2; both OpenSSL)
   autoconf-archive libpcre3-dev libpcre2-dev libssl-dev
 )
-# the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only
+# the 32-bit build of the engine's unit tests (tests/unit/test-m32.sh): amd64 hosts only;
+# qemu-user runs them where the kernel cannot (built without IA32 emulation)
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
-  packages+=(gcc-multilib g++-multilib file)
+  packages+=(gcc-multilib g++-multilib file qemu-user)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -23,7 +23,8 @@ run_check build-tsan --enable-sanitizer=thread
 if [ "${1:-}" = "--asan" ]; then
   run_check build-asan --enable-sanitizer=address
 fi
-# the engine's unit tests once more as 32-bit code (Debian builds i386, armhf, armel too)
+# the engine's unit tests once more as 32-bit code (Debian builds i386, armhf, armel too):
+# natively, or under qemu-i386 where the kernel cannot run 32-bit binaries (its log says which)
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
   if ! "$top/tests/unit/test-m32.sh" build-m32; then status=1; fi
 else

@@ -75,10 +75,16 @@ log { source(s_src); parallelize(workers(2)); rewrite { set("$(url-decode $MSG)"
 # --- 2. a worker thread that cannot be created (RLIMIT_NPROC) ------------------------------------
 
 @pytest.fixture
-def nobody_workdir():
-    """A folder the user 'nobody' can write to (pytest's tmp_path is root's, mode 0700)."""
+def nobody_workdir(monkeypatch):
+    """A folder the user 'nobody' can write to (pytest's tmp_path is root's, mode 0700), holding a copy
+    of the built module that the daemon loads: the build tree may be where nobody cannot read (/root)."""
     path = tempfile.mkdtemp(prefix="parallelize-nobody-")
     os.chmod(path, 0o777)
+    modules = os.path.join(path, "modules")
+    os.mkdir(modules)
+    os.chmod(modules, 0o755)
+    shutil.copy(os.path.join(syslogng.module_dir(), "libparallelize.so"), modules)
+    monkeypatch.setenv("PARALLELIZE_MODULE_DIR", modules)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -63,6 +63,9 @@ def write_results(outdir, workers, online, allocators):
                                     workers=0 if config == "seq" else workers, run=run, messages=100000,
                                     seconds=100000 / rate, rate=rate,
                                     cpu_s_per_m=CPU[allocator] + cpu_extra + run * 0.2,
+                                    switches_per_k=2.0 + cpu_extra * 3, outside_share=0.2,
+                                    worker_share=0.0 if config == "seq" else 0.8,
+                                    busiest_worker_share=0.0 if config == "seq" else 0.9,
                                     vm_hwm_mib=50.0, in_order=config == "seq"))
     workloads, labels = ["cheap", "heavy"], ["seq", par]
     rows = rb.summarize(results, workloads, labels, allocators)

@@ -96,11 +96,17 @@ def test_a_busy_worker_reads_near_one_and_an_idle_one_near_zero(daemon_factory, 
                               BUSY_PATH)).start(wait_for_port=port)
     hosts = hosts_per_worker(d, port, 2)
     busy, idle = 0, 1
-    heavy_count = 4000
     body = b"x" * 2048
-    heavy = (b"<13>Jan  1 00:00:00 %s app: %d %s\n" % (hosts[busy], i, body) for i in range(heavy_count))
-    sender = Sender(port, heavy).start()
+    stop_heavy = threading.Event()
 
+    def heavy():
+        """as many messages for the busy worker as it takes to keep a backlog, whatever the machine's speed"""
+        i = 0
+        while not stop_heavy.is_set():
+            yield b"".join(b"<13>Jan  1 00:00:00 %s app: %d %s\n" % (hosts[busy], i + k, body) for k in range(20))
+            i += 20
+
+    Sender(port, heavy()).start()
     stop_trickle = threading.Event()
 
     def trickle():
@@ -127,35 +133,32 @@ def test_a_busy_worker_reads_near_one_and_an_idle_one_near_zero(daemon_factory, 
                 value("parallelized_queued_events", busy))
 
     try:
-        # measure while the busy worker has a backlog: from the first sample that sees one to the last
+        # measure while the busy worker has a backlog: from the first sample that sees one, for 3 seconds
         wait_for(lambda: counter(d, "parallelized_queued_events", "worker%d" % busy) > 0, daemon=d,
                  what="a backlog")
         time.sleep(0.5)
         samples = []
         while True:
             s = sample()
-            if s[2] == 0:
-                break
             samples.append(s)
+            assert s[2] > 0, "the busy worker ran dry while it was measured: %s" % samples
             if len(samples) >= 2 and samples[-1][0] - samples[0][0] > 3e6:
                 break
             time.sleep(0.5)
+        # the backlog's messages waited for the worker: most of them longer than 10 ms, the longest far longer
+        buckets = wait_buckets(d)
     finally:
         stop_trickle.set()
+        stop_heavy.set()
         trickler.join(10)
-    assert len(samples) >= 2 and samples[-1][0] - samples[0][0] > 1e6, \
-        "the busy worker's backlog lasted too short to measure: %s" % samples
     (t0, busy0, _), (t1, busy1, _) = samples[0], samples[-1]
     utilization = [(busy1[w] - busy0[w]) / (t1 - t0) for w in range(2)]
     assert 0.9 <= utilization[busy] <= 1.1, utilization
     assert utilization[idle] < 0.05, utilization
-
-    sender.join(timeout=300)
-    wait_for(lambda: counter(d, "parallelized_queued_events") == 0, timeout=300, daemon=d, what="the backlog")
-    buckets = assert_buckets_hold_every_message_taken(d)
-    # the backlog's messages waited for the worker: most of them longer than 10 ms, the longest far longer
-    assert buckets[-1] - buckets[2] > heavy_count // 2, buckets
+    assert buckets == sorted(buckets) and buckets[-1] - buckets[2] > buckets[-1] // 2, buckets
     assert counter(d, "parallelized_wait_max_microseconds") > 100_000
+    # what is still queued and in the sockets would take seconds to work off: the test is over
+    d.kill()
 
 
 def test_messages_for_idle_workers_wait_briefly_and_every_one_is_in_a_bucket(daemon_factory, tmp_path):

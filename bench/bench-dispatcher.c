@@ -16,6 +16,10 @@
  *     the loop with tickets, and every consumed item held in a reorder stage
  *     (as in-order() does) and its batch reported done: the difference to
  *     loop is what in-order() costs the engine per message.
+ *
+ * Every mode sets the taken and idle callbacks as parallelize() does for its
+ * counters: the engine stamps each hand-off with the clock, and the consumer
+ * reads it once per batch it takes and once when it runs dry.
  */
 #include "dispatcher.h"
 #include "reorder.h"
@@ -57,6 +61,28 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       pd_reorder_submit(stage, holds, count, tickets, count);
     }
   consumed_by_consume += count; /* only meaningful in loop mode; threads count in drain */
+}
+
+/* as the glue's wait and busy-time counters do: a clock read per batch taken, and per idle spell */
+typedef struct
+{
+  _Alignas(64) uint64_t waited_ns;
+  uint64_t idle_at_ns;
+} WorkerClock; /* a cache line per worker: the threads mode must not share one */
+static WorkerClock worker_clock[256];
+
+static void
+_taken(void *user_data, unsigned worker, uint64_t handed_over_ns, size_t count)
+{
+  (void) user_data;
+  worker_clock[worker % 256].waited_ns += (pd_clock_ns() - handed_over_ns) * count;
+}
+
+static void
+_idle(void *user_data, unsigned worker)
+{
+  (void) user_data;
+  worker_clock[worker % 256].idle_at_ns = pd_clock_ns();
 }
 
 static void
@@ -152,7 +178,8 @@ main(int argc, char **argv)
   pd_options options = {.workers = nworkers, .producers = 1, .batch_size = batch_size, .ordered = ordered};
   if (ordered)
     stage = pd_reorder_new(_release, NULL, NULL);
-  pd_callbacks callbacks = {.consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline};
+  pd_callbacks callbacks = {
+    .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .taken = _taken, .idle = _idle};
   pd_dispatcher *d = pd_dispatcher_new(&options, &callbacks, threaded ? (void *) 1 : NULL);
   if (!d)
     {

@@ -32,6 +32,7 @@ struct Batch
   Batch *next;
   BatchReturnStack *owner; // nullptr: freed after use
   std::uint64_t *ticket_array; // nullptr without tickets; else where they start in this block
+  std::uint64_t handed_over_ns; // when it was published (pd_clock_ns()); 0 when nobody asked
   std::uint32_t count;
   std::uint32_t capacity;
   bool ticketed;
@@ -50,7 +51,7 @@ struct Batch
     auto *batch = static_cast<Batch *>(std::malloc(bytes(capacity, ticketed)));
     if (!batch)
       std::abort();
-    *batch = Batch{nullptr, owner, ticketed ? tickets_at(batch, capacity) : nullptr, 0, capacity, ticketed, false};
+    *batch = Batch{nullptr, owner, ticketed ? tickets_at(batch, capacity) : nullptr, 0, 0, capacity, ticketed, false};
     return batch;
   }
 

@@ -36,6 +36,14 @@ constexpr std::int64_t hard_water_factor = 4;
 constexpr std::uint32_t idle_cut_factor = 16;
 
 std::uint64_t
+clock_ns()
+{
+  // steady_clock is CLOCK_MONOTONIC with libstdc++ and libc++ on Linux (a vDSO call, no system call)
+  return static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+std::uint64_t
 hash_key(const void *key, std::size_t len)
 {
   // FNV-1a, then a murmur3 finaliser so that close keys land far apart
@@ -264,7 +272,11 @@ public:
             slot.idle.store(true, std::memory_order_relaxed);
             std::atomic_thread_fence(std::memory_order_seq_cst);
             if (queue.empty())
-              return consumed;
+              {
+                if (consumed && callbacks_.idle)
+                  callbacks_.idle(user_data_, worker);
+                return consumed;
+              }
             // a producer came in between; a wake-up it may have sent finds nothing
             slot.idle.store(false, std::memory_order_relaxed);
             continue;
@@ -274,6 +286,8 @@ public:
             Batch *next = batch->next;
             const std::uint32_t count = batch->count;
             const bool ends_fetch = batch->ends_fetch;
+            if (count && callbacks_.taken)
+              callbacks_.taken(user_data_, worker, batch->handed_over_ns, count);
             if (count)
               callbacks_.consume(user_data_, worker, batch->items(), batch->tickets(), count);
             consumed += count;
@@ -338,6 +352,9 @@ private:
     const std::uint32_t count = batch->count;
     if (callbacks_.queued)
       callbacks_.queued(user_data_, worker, count);
+    // once per batch: what waits how long is asked per hand-off, not per item
+    if (callbacks_.taken)
+      batch->handed_over_ns = clock_ns();
     slot.queued.fetch_add(count, std::memory_order_relaxed);
     slot.queue.push(batch);
     // pairs with drain(): see there; the exchange lets one producer wake it
@@ -545,6 +562,12 @@ int64_t
 pd_dispatcher_queued(const pd_dispatcher *self, unsigned worker)
 {
   return self->engine.queued(worker);
+}
+
+uint64_t
+pd_clock_ns(void)
+{
+  return parallelize::clock_ns();
 }
 
 } // extern "C"

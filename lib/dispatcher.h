@@ -70,6 +70,13 @@ typedef struct pd_callbacks
    * these, a producer that ran ahead always waits. */
   int (*begin_wait)(void *user_data);
   void (*end_wait)(void *user_data);
+  /* worker thread, optional: a batch of count items, handed over at
+   * handed_over_ns (pd_clock_ns()), is about to be consumed.  With it, the
+   * engine reads the clock once per hand-off (per batch, never per item). */
+  void (*taken)(void *user_data, unsigned worker, uint64_t handed_over_ns, size_t count);
+  /* worker thread, optional: the worker consumed items and found its queue
+   * empty: drain returns (and the worker sleeps) next */
+  void (*idle)(void *user_data, unsigned worker);
 } pd_callbacks;
 
 typedef struct pd_options
@@ -119,6 +126,9 @@ size_t pd_dispatcher_close(pd_dispatcher *self, unsigned worker);
 
 /* Items handed over to a worker and not yet consumed (racy: for diagnostics and tests). */
 int64_t pd_dispatcher_queued(const pd_dispatcher *self, unsigned worker);
+
+/* The clock of taken's timestamps: monotonic nanoseconds (CLOCK_MONOTONIC on Linux). */
+uint64_t pd_clock_ns(void);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,52 @@ parallelize_stats_key_set(
 #endif
 }
 
+/* A counter label (4.x: shown by `syslog-ng-ctl stats prometheus`); 3.x has none */
+typedef struct _ParallelizeStatsLabel
+{
+  const gchar *name;
+  const gchar *value;
+} ParallelizeStatsLabel;
+
+#define PARALLELIZE_STATS_MAX_LABELS 4
+
+/* A counter with a name and labels where the host has them (4.1 and later: in Prometheus form as
+ * syslogng_NAME{labels}), always also keyed as in 3.x (component;id;instance;legacy_name), which
+ * `stats` and `query` list on every release.  name NULL: the 3.x key only (on 4.x, Prometheus shows
+ * it only with --with-legacy-metrics).  labels must outlive the key's use (register or unregister). */
+typedef struct _ParallelizeStatsKey
+{
+  StatsClusterKey key;
+#if HAVE_DECL_STATS_CLUSTER_SINGLE_KEY_ADD_LEGACY_ALIAS_WITH_NAME
+  StatsClusterLabel labels[PARALLELIZE_STATS_MAX_LABELS];
+#endif
+} ParallelizeStatsKey;
+
+static inline StatsClusterKey *
+parallelize_stats_key_set_labelled(ParallelizeStatsKey *self,
+                                   const gchar *name,
+                                   const ParallelizeStatsLabel *labels,
+                                   gsize labels_len,
+                                   guint16 component,
+                                   const gchar *id,
+                                   const gchar *instance,
+                                   const gchar *legacy_name)
+{
+#if HAVE_DECL_STATS_CLUSTER_SINGLE_KEY_ADD_LEGACY_ALIAS_WITH_NAME
+  if (name)
+    {
+      g_assert(labels_len <= PARALLELIZE_STATS_MAX_LABELS);
+      for (gsize i = 0; i < labels_len; i++)
+        self->labels[i] = stats_cluster_label(labels[i].name, labels[i].value);
+      stats_cluster_single_key_set(&self->key, name, self->labels, labels_len);
+      stats_cluster_single_key_add_legacy_alias_with_name(&self->key, component, id, instance, legacy_name);
+      return &self->key;
+    }
+#endif
+  parallelize_stats_key_set(&self->key, component, id, instance, legacy_name);
+  return &self->key;
+}
+
 static inline gboolean
 parallelize_stats_key_is(const StatsClusterKey *key, guint16 component, const gchar *id_prefix)
 {

@@ -12,7 +12,7 @@
 
 /* option names as CfgArgs normalises them; pairs name the same option */
 static const gchar *known_options[] = {
-  "workers", "partitions", "partition_key", "worker_partition_key", "batch_size", "log_fetch_limit", NULL};
+  "workers", "partitions", "partition_key", "worker_partition_key", "batch_size", "log_fetch_limit", "name", NULL};
 
 static const gchar *synonyms[][2] = {
   {"workers", "partitions"},
@@ -65,7 +65,7 @@ _emit_option(gpointer key, gpointer value, gpointer user_data)
     {
       msg_error("parallelize(): unknown option",
                 evt_tag_str("option", display),
-                evt_tag_str("known", "workers(), partition-key(), batch-size(), log-fetch-limit()"),
+                evt_tag_str("known", "workers(), partition-key(), batch-size(), log-fetch-limit(), name()"),
                 evt_tag_str("location", state->reference));
       state->ok = FALSE;
     }
@@ -79,8 +79,9 @@ _emit_option(gpointer key, gpointer value, gpointer user_data)
   else
     {
       g_string_append_printf(state->result, " %s(", display);
-      /* a bare template ($HOST) needs quoting to survive the lexer; numbers and strings pass as written */
-      if (strstr(name, "partition_key") && !_is_quoted(text))
+      /* a bare template ($HOST) or name (my-pool) needs quoting to survive the lexer; numbers and strings
+       * pass as written */
+      if ((strstr(name, "partition_key") || strcmp(name, "name") == 0) && !_is_quoted(text))
         _append_quoted(state->result, text);
       else
         g_string_append(state->result, text);

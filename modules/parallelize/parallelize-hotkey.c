@@ -32,7 +32,7 @@ _report(ParallelizeHotKey *self, gint worker, gdouble share)
 
   msg_warning("parallelize(): one worker gets far more than its share; the partition key is too coarse "
               "(one hot value?) - consider a key with more distinct values",
-              evt_tag_str("location", self->location),
+              evt_tag_str(self->instance_tag, self->instance),
               evt_tag_int("worker", worker),
               evt_tag_printf("share", "%.0f%%", share * 100),
               evt_tag_printf("fair_share", "%.0f%%", 100.0 / self->workers),
@@ -62,6 +62,7 @@ _window_elapsed(void *cookie)
     }
 
   gdouble share = total > 0 ? (gdouble) busiest_count / total : 0;
+  atomic_gssize_set(&self->stats->key_skew_percent, (gssize) (share * self->workers * 100 + 0.5));
   gboolean hot = total >= PARALLELIZE_HOTKEY_MIN_MESSAGES && share > _threshold(self->workers);
   if (hot && busiest == self->suspect)
     self->hot_windows++;
@@ -106,10 +107,12 @@ parallelize_hotkey_offer_sample(ParallelizeHotKey *self, unsigned worker, const 
 
 /* main thread */
 void
-parallelize_hotkey_start(ParallelizeHotKey *self, const ParallelizeStats *stats, const gchar *location, gint workers)
+parallelize_hotkey_start(
+  ParallelizeHotKey *self, ParallelizeStats *stats, const gchar *instance_tag, const gchar *instance, gint workers)
 {
   self->stats = stats;
-  self->location = location;
+  self->instance_tag = instance_tag;
+  self->instance = instance;
   self->workers = workers;
   self->last_assigned = g_new0(gssize, workers);
   self->suspect = -1;

@@ -5,6 +5,7 @@
  * twice its fair share (with two workers: more than 75%) in three windows in
  * a row, with at least 1000 messages a window, is reported once, with an
  * example key value that was routed to it, and then not again for an hour.
+ * Each window also sets the instance's key skew gauge (parallelize-stats.h).
  */
 #ifndef PARALLELIZE_HOTKEY_H_INCLUDED
 #define PARALLELIZE_HOTKEY_H_INCLUDED
@@ -22,8 +23,10 @@
 typedef struct _ParallelizeHotKey
 {
   struct iv_timer timer;
-  const ParallelizeStats *stats;
-  const gchar *location;
+  ParallelizeStats *stats;
+  /* how log lines name the instance: name='...' or location='...' */
+  const gchar *instance_tag;
+  const gchar *instance;
   gint workers;
   gssize *last_assigned;
   gint suspect; /* worker hot in the previous windows, or -1 */
@@ -36,8 +39,8 @@ typedef struct _ParallelizeHotKey
   gchar sample[PARALLELIZE_HOTKEY_SAMPLE_MAX];
 } ParallelizeHotKey;
 
-void
-parallelize_hotkey_start(ParallelizeHotKey *self, const ParallelizeStats *stats, const gchar *location, gint workers);
+void parallelize_hotkey_start(
+  ParallelizeHotKey *self, ParallelizeStats *stats, const gchar *instance_tag, const gchar *instance, gint workers);
 void parallelize_hotkey_stop(ParallelizeHotKey *self);
 void parallelize_hotkey_offer_sample(ParallelizeHotKey *self, unsigned worker, const gchar *key, gssize len);
 

@@ -19,6 +19,8 @@ static CfgLexerKeyword parallelize_keywords[] = {
   {.kw_name = "batch_size", .kw_token = KW_BATCH_SIZE},
   /* AxoSyslog's spelling: the most messages a worker passes on in one go */
   {.kw_name = "log_fetch_limit", .kw_token = KW_LOG_FETCH_LIMIT},
+  /* what counters and log lines call the instance instead of its location */
+  {.kw_name = "name", .kw_token = KW_NAME},
   /* set by the log {} generator: where parallelize() stands in the configuration */
   {.kw_name = "__parallelize_location", .kw_token = KW_LOCATION},
   /* parallelize()'s partner, restoring the order (no keyword of syslog-ng 3.38 or 4.8) */

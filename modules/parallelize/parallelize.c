@@ -4,6 +4,7 @@
 #include "parallelize-cpus.h"
 #include "parallelize-hotkey.h"
 #include "parallelize-item.h"
+#include "parallelize-names.h"
 #include "parallelize-order.h"
 #include "parallelize-routing-check.h"
 #include "parallelize-source-check.h"
@@ -52,6 +53,7 @@ struct _Parallelize
   gint fetch_limit;
   LogTemplate *partition_key;
   gchar *location;
+  gchar *name; /* name(), or NULL: counters and log lines go by the location */
 
   /* running state, between init and deinit */
   gint worker_count;
@@ -176,6 +178,21 @@ _queued(void *user_data, unsigned worker, size_t count)
 {
   Parallelize *self = (Parallelize *) user_data;
   parallelize_stats_assigned(&self->stats, worker, count);
+}
+
+/* per batch a worker takes, and when it runs dry: how long messages waited, how long it was busy */
+static void
+_taken(void *user_data, unsigned worker, uint64_t handed_over_ns, size_t count)
+{
+  Parallelize *self = (Parallelize *) user_data;
+  parallelize_stats_taken(&self->stats, worker, handed_over_ns, pd_clock_ns(), count);
+}
+
+static void
+_idle(void *user_data, unsigned worker)
+{
+  Parallelize *self = (Parallelize *) user_data;
+  parallelize_stats_idle(&self->stats, worker, pd_clock_ns());
 }
 
 /* A source thread that ran ahead of the workers waits at the end of its
@@ -315,6 +332,13 @@ _resolve_worker_count(Parallelize *self)
   return parallelize_workers_resolve(self->workers_option);
 }
 
+/* how log lines name this instance: by its name() where it has one, else where it stands */
+static EVTTAG *
+_instance_tag(Parallelize *self)
+{
+  return self->name ? evt_tag_str("name", self->name) : evt_tag_str("location", self->location);
+}
+
 /* where parallelize() stands: given by the log {} generator, else the parser {} it was written in */
 static void
 _resolve_location(Parallelize *self)
@@ -359,7 +383,9 @@ _create_dispatcher(Parallelize *self)
                             .fetch_done = _fetch_done,
                             .queued = _queued,
                             .begin_wait = _begin_wait,
-                            .end_wait = _end_wait};
+                            .end_wait = _end_wait,
+                            .taken = _taken,
+                            .idle = _idle};
   self->dispatcher = pd_dispatcher_new(&options, &callbacks, self);
   g_assert(self->dispatcher); /* the options were validated when parsed */
 }
@@ -384,7 +410,7 @@ _stop_ordering(Parallelize *self)
   gsize left = parallelize_ordering_stop(&self->ordering);
   if (left)
     msg_error("in-order(): messages were still waiting at shutdown, passed on in their order",
-              evt_tag_str("location", self->location),
+              _instance_tag(self),
               evt_tag_int("messages", (gint) left));
 }
 
@@ -400,8 +426,7 @@ parallelize_init(LogPipe *s)
   gint wanted = _resolve_worker_count(self);
   if (wanted == 0)
     {
-      msg_verbose("parallelize(): workers(0), messages continue on the source's thread",
-                  evt_tag_str("location", self->location));
+      msg_verbose("parallelize(): workers(0), messages continue on the source's thread", _instance_tag(self));
       return TRUE;
     }
 
@@ -409,7 +434,7 @@ parallelize_init(LogPipe *s)
     {
       msg_warning("parallelize(): log-fetch-limit() is capped on this syslog-ng: its destination queues count a "
                   "thread's messages in 16 bits",
-                  evt_tag_str("location", self->location),
+                  _instance_tag(self),
                   evt_tag_int("log-fetch-limit", self->fetch_limit),
                   evt_tag_int("used", PARALLELIZE_MAX_FETCH_LIMIT));
       self->fetch_limit = PARALLELIZE_MAX_FETCH_LIMIT;
@@ -420,7 +445,7 @@ parallelize_init(LogPipe *s)
   self->progress = g_new0(ParallelizeWorkerProgress, MAX(self->worker_count, 1));
   if (self->worker_count < wanted)
     msg_error("parallelize(): could not start all worker threads, running with fewer",
-              evt_tag_str("location", self->location),
+              _instance_tag(self),
               evt_tag_int("requested", wanted),
               evt_tag_int("started", self->worker_count),
               evt_tag_str("reason", reason ? reason : "unknown"));
@@ -430,7 +455,8 @@ parallelize_init(LogPipe *s)
 
   _create_dispatcher(self);
 
-  parallelize_stats_register(&self->stats, self->location, self->worker_count);
+  parallelize_stats_register(
+    &self->stats, self->name ? self->name : self->location, self->worker_count, self->partition_key != NULL);
   if (self->ordered)
     parallelize_stats_register_order(&self->stats);
   GlobalConfig *cfg = log_pipe_get_config(s);
@@ -486,13 +512,18 @@ parallelize_post_config_init(LogPipe *s)
     msg_warning("parallelize(): not enough thread ids for every worker, those without one take a destination "
                 "queue's lock for every message. The ids were sized at startup for the workers configured then: "
                 "restart syslog-ng after adding workers, or lower workers() or --worker-threads",
-                evt_tag_str("location", self->location),
+                _instance_tag(self),
                 evt_tag_int("workers", self->worker_count),
                 evt_tag_int("without_id", without_id),
                 evt_tag_int("io_threads", parallelize_thread_ids_io_threads()));
 
-  if (self->partition_key && self->worker_count >= 2)
-    parallelize_hotkey_start(&self->hotkey, &self->stats, self->location, self->worker_count);
+  /* the key's skew every window; a hot key is reported where there are two workers or more */
+  if (self->partition_key && self->worker_count >= 1)
+    parallelize_hotkey_start(&self->hotkey,
+                             &self->stats,
+                             self->name ? "name" : "location",
+                             self->name ? self->name : self->location,
+                             self->worker_count);
   return TRUE;
 }
 
@@ -532,6 +563,7 @@ parallelize_clone(LogPipe *s)
   copy->fetch_limit = self->fetch_limit;
   copy->partition_key = log_template_ref(self->partition_key);
   parallelize_set_location(cloned, self->location);
+  copy->name = g_strdup(self->name);
   return cloned;
 }
 
@@ -542,6 +574,7 @@ parallelize_free(LogPipe *s)
 
   log_template_unref(self->partition_key);
   g_free(self->location);
+  g_free(self->name);
   log_pipe_free_method(s);
 }
 
@@ -619,6 +652,34 @@ parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **e
     }
   log_template_unref(self->partition_key);
   self->partition_key = key;
+  return TRUE;
+}
+
+/* parse time; parse_location: where the option stands, for an instance that was given no location */
+gboolean
+parallelize_set_name(LogPipe *s, const gchar *name, const gchar *parse_location, GError **error)
+{
+  Parallelize *self = (Parallelize *) s;
+  const gchar *taken_by;
+  const gchar *here = self->location ? self->location : parse_location;
+
+  if (!parallelize_name_is_valid(name))
+    {
+      g_set_error(
+        error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "'%s': a name is letters, digits, '_', '-' and '.'", name);
+      return FALSE;
+    }
+  if (!parallelize_names_claim(s->cfg, name, here, &taken_by))
+    {
+      msg_error("parallelize(): two instances with the same name() in one configuration",
+                evt_tag_str("name", name),
+                evt_tag_str("first", taken_by),
+                evt_tag_str("second", here));
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "'%s' names another instance already", name);
+      return FALSE;
+    }
+  g_free(self->name);
+  self->name = g_strdup(name);
   return TRUE;
 }
 

@@ -34,6 +34,8 @@ gboolean parallelize_set_batch_size(LogPipe *s, gint64 batch_size);
 gboolean parallelize_set_fetch_limit(LogPipe *s, gint64 fetch_limit);
 gboolean parallelize_set_partition_key(LogPipe *s, const gchar *template_text, GError **error);
 void parallelize_set_location(LogPipe *s, const gchar *location);
+/* a name for counters and log lines, unique in the configuration (see parallelize-names.h) */
+gboolean parallelize_set_name(LogPipe *s, const gchar *name, const gchar *parse_location, GError **error);
 void parallelize_options_parsed(LogPipe *s);
 /* how in-order() finds a parallelize() and asks it for tickets: registered at module init */
 extern const ParallelizeTicketSource parallelize_ticket_source;

@@ -234,8 +234,9 @@ def test_reloads_that_move_parallelize_leave_no_counters_behind(daemon_factory, 
     base = tcp_config(port, out, 'parallelize(workers(4) partition-key("$HOST"));')
     d = daemon_factory(base).start(wait_for_port=port)
     first = parallelize_stats_lines(d)
-    # per worker: assigned, processed, queued; in all: those, inline deliveries and the workers running
-    assert len(first) == 4 * 3 + 5, first
+    # per worker: assigned, processed, queued, busy time; in all: those, inline deliveries, the workers
+    # running, 5 wait buckets, the largest wait and (keyed) the skew
+    assert len(first) == 4 * 4 + 4 + 2 + 5 + 1 + 1, first
     for i in range(1, 11):
         # one more comment line at the top each time: parallelize() moves down a line
         d.write_config(base.replace("@version: 3.38\n", "@version: 3.38\n" + "# moved\n" * i, 1))

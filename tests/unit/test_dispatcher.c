@@ -35,6 +35,15 @@ typedef struct Recorder
   unsigned batch_sizes[256];
   atomic_uint batch_count;
   atomic_uint queued_count;
+  /* taken: per worker, the items it announced, the batches, the last hand-off time, and batches whose
+   * hand-off time lay outside [handed_after_ns, the moment taken ran]; idle: per worker */
+  atomic_uint taken_items[MAX_WORKERS];
+  atomic_uint taken_batches[MAX_WORKERS];
+  atomic_uint_fast64_t last_handed_over_ns[MAX_WORKERS];
+  uint64_t handed_after_ns;
+  atomic_uint taken_time_errors;
+  atomic_uint taken_after_consume; /* taken came for a batch whose items were consumed already */
+  atomic_uint idle[MAX_WORKERS];
   atomic_uchar seen[MAX_ITEMS]; /* how often each item was delivered */
   /* last sequence seen per (producer, key): for order checks */
   int last_seq[64][64];
@@ -149,6 +158,38 @@ static void
 _queued(void *user_data, unsigned worker, size_t count)
 {
   atomic_fetch_add(&rec.queued_count, count);
+}
+
+static void
+_taken(void *user_data, unsigned worker, uint64_t handed_over_ns, size_t count)
+{
+  if (handed_over_ns < rec.handed_after_ns || handed_over_ns > pd_clock_ns())
+    atomic_fetch_add(&rec.taken_time_errors, 1);
+  /* before its batch is consumed: everything this worker consumed so far was announced before */
+  if (atomic_load(&rec.consumed_per_worker[worker]) != atomic_load(&rec.taken_items[worker]))
+    atomic_fetch_add(&rec.taken_after_consume, 1);
+  atomic_store(&rec.last_handed_over_ns[worker], handed_over_ns);
+  atomic_fetch_add(&rec.taken_items[worker], count);
+  atomic_fetch_add(&rec.taken_batches[worker], 1);
+}
+
+static void
+_idle(void *user_data, unsigned worker)
+{
+  atomic_fetch_add(&rec.idle[worker], 1);
+}
+
+/* a dispatcher whose workers say what they take and when they run dry */
+static pd_dispatcher *
+_new_timed_dispatcher(unsigned workers, unsigned producers, unsigned batch_size)
+{
+  pd_options options = {.workers = workers, .producers = producers, .batch_size = batch_size};
+  pd_callbacks callbacks = {
+    .consume = _consume, .wake = _wake, .deliver_inline = _deliver_inline, .taken = _taken, .idle = _idle};
+  rec.workers = workers;
+  rec.dispatcher = pd_dispatcher_new(&options, &callbacks, &rec);
+  cr_assert_not_null(rec.dispatcher);
+  return rec.dispatcher;
 }
 
 static pd_dispatcher *
@@ -590,6 +631,54 @@ Test(dispatcher, an_idle_worker_is_woken_once_and_a_busy_one_not_at_all)
   pd_dispatcher_hand_off(rec.dispatcher, 0, ITEM(0, 31));
   cr_assert_eq(atomic_load(&rec.wakes), 2);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 2);
+}
+
+Test(dispatcher, a_worker_hears_of_each_batch_before_consuming_it_with_the_time_it_was_handed_over)
+{
+  _new_timed_dispatcher(2, 1, 10);
+  _open_all(2);
+  rec.handed_after_ns = pd_clock_ns();
+  for (unsigned i = 0; i < 25; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_hand_off(rec.dispatcher, 1, ITEM(1, 0));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  uint64_t handed_before_ns = pd_clock_ns();
+  usleep(2000);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 25);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 1), 1);
+
+  /* 10, then 15 (the idle worker's next cut is twice as large); the flush's empty fetch-end batch is
+   * no batch to announce */
+  cr_assert_eq(atomic_load(&rec.taken_batches[0]), 2);
+  cr_assert_eq(atomic_load(&rec.taken_items[0]), 25);
+  cr_assert_eq(atomic_load(&rec.batch_count), 3, "every batch consumed was announced once");
+  cr_assert_eq(atomic_load(&rec.taken_batches[1]), 1, "a hand-off is a batch of its own");
+  cr_assert_eq(atomic_load(&rec.taken_items[1]), 1);
+  cr_assert_eq(
+    atomic_load(&rec.taken_time_errors), 0, "a hand-off time from before the items came, or later than taken");
+  cr_assert_eq(atomic_load(&rec.taken_after_consume), 0);
+  for (unsigned w = 0; w < 2; w++)
+    {
+      uint64_t handed = atomic_load(&rec.last_handed_over_ns[w]);
+      cr_assert(handed <= handed_before_ns, "worker %u: handed over after the flush returned", w);
+      cr_assert(pd_clock_ns() - handed >= 2000000, "worker %u: the 2 ms the batch waited are not in its time", w);
+    }
+}
+
+Test(dispatcher, a_worker_that_ran_dry_says_so_once_per_drain_and_not_when_it_found_nothing)
+{
+  _new_timed_dispatcher(1, 1, 4);
+  _open_all(1);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 0);
+  cr_assert_eq(atomic_load(&rec.idle[0]), 0, "nothing consumed: no idle spell ended a busy one");
+  for (unsigned i = 0; i < 9; i++)
+    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  pd_dispatcher_flush(rec.dispatcher, 0);
+  cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 9);
+  cr_assert_eq(atomic_load(&rec.idle[0]), 1, "one drain, three batches: one idle");
+  pd_dispatcher_hand_off(rec.dispatcher, 0, ITEM(0, 9));
+  cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 1);
+  cr_assert_eq(atomic_load(&rec.idle[0]), 2);
 }
 
 Test(dispatcher, a_worker_idle_at_every_hand_off_gets_batches_doubling_up_to_sixteen_times_batch_size)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What differs between the syslog-ng releases the module builds for (Debian 12's
- * 3.38, Debian 13's 4.8), in one place: configure's feature checks (config.h) pick
- * one side of each.  Where the hosts differ in substance (worker thread ids), there
- * is one glue file per host API instead: parallelize-thread-ids-v3.c / -v4.c.
+ * What differs between the syslog-ng releases the module builds for (3.35: Ubuntu
+ * 22.04, EPEL 9; 3.38: Debian 12; 4.3: Ubuntu 24.04; 4.8: Debian 13), in one place:
+ * configure's feature checks (config.h) pick one side of each.  Where the hosts
+ * differ in substance, there is one glue file per host API instead: worker thread
+ * ids (parallelize-thread-ids.h: -v3.c / -v4.c) and how a worker is a thread of the
+ * main loop (parallelize-worker-host.h: -jobs.c / -proxy.c).  docs/dev/hosts.md
+ * lists every difference.
  */
 #ifndef PARALLELIZE_COMPAT_H_INCLUDED
 #define PARALLELIZE_COMPAT_H_INCLUDED

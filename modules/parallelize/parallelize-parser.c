@@ -13,6 +13,8 @@ static CfgLexerKeyword parallelize_keywords[] = {
   {.kw_name = "workers", .kw_token = KW_WORKERS},
   /* the spelling of older releases */
   {.kw_name = "partitions", .kw_token = KW_WORKERS},
+  /* workers(auto): ours, since 4.x's main table makes a bare auto its own KW_AUTO */
+  {.kw_name = "auto", .kw_token = KW_WORKERS_AUTO},
   {.kw_name = "partition_key", .kw_token = KW_PARTITION_KEY},
   /* the spelling of newer syslog-ng releases */
   {.kw_name = "worker_partition_key", .kw_token = KW_PARTITION_KEY},

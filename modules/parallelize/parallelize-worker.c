@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-worker.h"
+#include "parallelize-worker-host.h"
 #include "parallelize-cpus.h"
 #include "parallelize-thread-ids.h"
 #include "parallelize-compat.h"
 
 #include "mainloop.h"
-#include "mainloop-call.h"
 #include "mainloop-worker.h"
 
 #include <iv.h>
@@ -84,12 +84,12 @@ _unregister_events(ParallelizeWorker *self)
 static void
 _run(ParallelizeWorker *self)
 {
-  main_loop_worker_thread_start(self->io_thread_id ? MLW_ASYNC_WORKER : MLW_THREADED_INPUT_WORKER);
+  parallelize_worker_host_thread_start(self->io_thread_id);
   if (!parallelize_thread_ids_fits(parallelize_thread_index()))
     {
       /* an id no destination queue has room for would abort the daemon at the first push */
       main_loop_worker_thread_stop();
-      main_loop_worker_thread_start(MLW_THREADED_INPUT_WORKER);
+      parallelize_worker_host_thread_start(FALSE);
     }
 
   pd_dispatcher_open(self->dispatcher, self->index);
@@ -98,8 +98,7 @@ _run(ParallelizeWorker *self)
 
   _unregister_events(self);
   main_loop_worker_invoke_batch_callbacks();
-  main_loop_call((MainLoopTaskFunc) main_loop_worker_job_complete, NULL, TRUE);
-  main_loop_worker_thread_stop();
+  parallelize_worker_host_leave();
 }
 
 static gpointer
@@ -192,9 +191,8 @@ parallelize_worker_run(ParallelizeWorker *self, pd_dispatcher *dispatcher, gbool
   main_loop_assert_main_thread();
   self->dispatcher = dispatcher;
   self->io_thread_id = io_thread_id;
-  /* a running job of the main loop: reload and shutdown call _request_exit and wait for it */
-  main_loop_worker_job_start();
-  main_loop_worker_register_exit_notification_callback(_request_exit, self);
+  /* from now on reload and shutdown call _request_exit and wait until the worker left */
+  parallelize_worker_host_join(_request_exit, self);
   _command(self, COMMAND_RUN);
   _wait_for_state_beyond(self, STATE_SETUP_FAILED);
 }
@@ -267,25 +265,39 @@ _thread_headroom(void)
   return parallelize_thread_ids_io_threads() + 2;
 }
 
+static void
+_thread_limit_reason(gchar **reason, GError **error)
+{
+  g_free(*reason);
+  *reason = g_strdup_printf("%s; raise the thread limit (RLIMIT_NPROC, TasksMax=, pids.max) or lower workers()",
+                            *error ? (*error)->message : "cannot create a thread");
+  g_clear_error(error);
+}
+
 ParallelizeWorker *
 parallelize_workers_create(gint wanted, gint *count, gchar **reason)
 {
   *reason = NULL;
+  *count = 0;
   gint fit = _workers_that_fit_open_files(wanted);
   if (fit < wanted)
     *reason = g_strdup("the open files limit leaves too few descriptors; raise it (LimitNOFILE=) or lower workers()");
+  if (fit == 0)
+    return NULL;
 
-  ParallelizeWorker *workers = g_new0(ParallelizeWorker, MAX(fit, 1));
+  GError *error = NULL;
+  if (!parallelize_worker_host_reserve(&error))
+    {
+      _thread_limit_reason(reason, &error);
+      return NULL;
+    }
+  ParallelizeWorker *workers = g_new0(ParallelizeWorker, fit);
   gint started = 0;
   for (; started < fit; started++)
     {
-      GError *error = NULL;
       if (!parallelize_worker_create(&workers[started], started, &error))
         {
-          g_free(*reason);
-          *reason = g_strdup_printf("%s; raise the thread limit (RLIMIT_NPROC, TasksMax=, pids.max) or lower workers()",
-                                    error ? error->message : "cannot create a thread");
-          g_clear_error(&error);
+          _thread_limit_reason(reason, &error);
           gint keep = MAX(started - _thread_headroom(), 0);
           while (started > keep)
             parallelize_worker_destroy(&workers[--started]);
@@ -294,14 +306,20 @@ parallelize_workers_create(gint wanted, gint *count, gchar **reason)
     }
   *count = started;
   if (!started)
-    g_clear_pointer(&workers, g_free);
+    {
+      parallelize_workers_destroy(workers, 0);
+      return NULL;
+    }
   return workers;
 }
 
 void
 parallelize_workers_destroy(ParallelizeWorker *workers, gint count)
 {
+  if (!workers)
+    return;
   for (gint i = 0; i < count; i++)
     parallelize_worker_destroy(&workers[i]);
   g_free(workers);
+  parallelize_worker_host_release();
 }

@@ -4,10 +4,11 @@
  * instance initialises, where a failure can still be handled (run with fewer
  * workers) instead of aborting the daemon, and it sets up its own ivykis
  * loop there, so that its descriptors count before the next instance checks
- * the open files limit.  Once the whole configuration is up, it registers
- * with syslog-ng's main loop as a running job (reload and shutdown ask it to
- * exit and wait for it, like a threaded worker of the host), opens its queue
- * and sleeps until the dispatcher wakes it.
+ * the open files limit.  Once the whole configuration is up, it joins
+ * syslog-ng's main loop (reload and shutdown ask it to exit and wait for it,
+ * like a threaded worker of the host: how, differs per host release, see
+ * parallelize-worker-host.h), opens its queue and sleeps until the dispatcher
+ * wakes it.
  */
 #ifndef PARALLELIZE_WORKER_H_INCLUDED
 #define PARALLELIZE_WORKER_H_INCLUDED

@@ -50,6 +50,12 @@ class Host:
         return self.major >= 4
 
     @property
+    def workers_have_a_host_thread(self):
+        """3.35 only: one thread that syslog-ng starts stands for the workers on its exit list
+        (modules/parallelize/parallelize-worker-host.h); 3.36 and later take each worker's own"""
+        return (self.major, self.minor) < (3, 36)
+
+    @property
     def crashes_on_empty_block_argument(self):
         """4.8 segfaults on an empty argument of any block or generator, e.g. an SCL block's foo(),
         while parsing, before a plugin sees it (3.35, 3.38 and 4.3 pass it on as NULL: seen with

@@ -192,6 +192,32 @@ def test_a_limit_too_low_for_all_workers_keeps_the_daemon_up(daemon_factory, lim
     print("%s limit, %s, %d x workers(%d): %s" % (limit, when, paths, too_many, errors))
 
 
+@pytest.mark.skipif(not syslogng.HOST.workers_have_a_host_thread,
+                    reason="only 3.35 needs a thread that syslog-ng starts (and aborts on) beside the workers")
+def test_a_thread_limit_with_room_for_the_workers_alone_keeps_the_daemon_up(daemon_factory, nobody_workdir):
+    """3.35: the host thread that stands for the workers on syslog-ng's exit list is started with
+    g_thread_new(), which aborts the daemon where no thread can be made.  Under a limit with room
+    for the main thread and the workers alone (seen: the daemon aborted at startup, "creating thread
+    '': Error creating thread", before that thread's room was held from init), the daemon stays up,
+    runs with fewer workers (none here: the headroom for syslog-ng's own threads takes the rest),
+    says why, and delivers everything, after a reload too."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("root only: runs the daemon as 'nobody' (setpriv) under an RLIMIT_NPROC")
+    workers = 4
+    port = free_port()
+    out = os.path.join(nobody_workdir, "out0.log")
+    d = daemon_factory(four_paths_config([port], [out], workers), workdir=nobody_workdir,
+                       wrapper=nproc_wrapper(1 + workers), extra_args=["--worker-threads=2"])
+    d.start(wait_for_port=port)
+    send_and_check(d, port, out, 1000)
+    assert_not_all_started(d, workers)
+    assert d.reload().returncode == 0, d.output()[-3000:]
+    assert_still_up(d, "after a reload")
+    send_and_check(d, port, out, 1000, start=1000)
+    assert_still_up(d, "after the stream")
+    assert d.stop() == 0, d.output()[-3000:]
+
+
 # --- 4. syslog-ng-ctl stats --reset under load ---------------------------------------------------
 
 def test_stats_reset_under_load_leaves_queued_counters_at_zero(daemon_factory, tmp_path):

@@ -85,9 +85,19 @@ else
   fail "dpkg-buildpackage (log above)"
   summary; exit 1
 fi
-deb=$(ls "$work/src/${package}_${version}_"*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { fail "no ${package}_${version}_*.deb built"; summary; exit 1; }
+# the binary version names the distribution release (debian/distro-suffix): 0.1.0+deb12
+suffix=$(sh "$top/debian/distro-suffix")
+deb=$(ls "$work/src/${package}_${version}+${suffix}_"*.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || { ls "$work/src"; fail "no ${package}_${version}+${suffix}_*.deb built"; summary; exit 1; }
 echo "built $(basename "$deb")"
+if [ "$(dpkg-deb -f "$deb" Version)" = "$version+$suffix" ] &&
+   dpkg --compare-versions "$version+$suffix" gt "$version" &&
+   dpkg --compare-versions "$version+deb12" lt "$version+deb13" &&
+   dpkg --compare-versions "$version+ubuntu22.04" lt "$version+ubuntu24.04"; then
+  pass "version $version+$suffix names the release it was built for"
+else
+  fail "binary version '$(dpkg-deb -f "$deb" Version)', expected '$version+$suffix'"
+fi
 
 # 3. install with apt-get; the module lands in syslog-ng's module directory, no .la
 installed_by_us=yes

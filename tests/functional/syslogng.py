@@ -242,8 +242,20 @@ class Daemon:
     def reload_ok(self):
         """Reload and insist that it worked."""
         result = self.reload()
-        assert result.returncode == 0 and "successful" in result.stdout, (result.stdout, self.output()[-3000:])
-        return result
+        if result.returncode == 0 and "successful" in result.stdout:
+            return result
+        try:
+            self.proc.wait(timeout=2)  # a daemon that closed the control connection dying
+        except subprocess.TimeoutExpired:
+            pass
+        raise AssertionError((result.stdout, self.state(), self.output()[-3000:]))
+
+    def state(self):
+        """'running', or how the process ended (a negative status: the signal that ended it)"""
+        if self.proc is None or self.proc.poll() is None:
+            return "running"
+        status = self.proc.returncode
+        return "exited %d" % status if status >= 0 else "killed by %s" % signal.Signals(-status).name
 
     def output(self):
         try:

@@ -9,11 +9,10 @@ here and stopped by its PID."""
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 
-from syslogng import SEQ_RE, Daemon, Sender, SequenceReport, _port_open, count_lines, free_port
+from syslogng import SEQ_RE, Daemon, Sender, SequenceReport, _port_open, count_lines, free_port, read_log, terminate
 
 SRCDIR = os.environ.get("PARALLELIZE_SRCDIR",
                         os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -99,21 +98,11 @@ class HAProxy:
         raise RuntimeError("haproxy did not come up:\n" + self.output())
 
     def output(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, timeout)
 
 
 COLLECTOR_SOURCE = """

@@ -258,30 +258,43 @@ class Daemon:
         return "exited %d" % status if status >= 0 else "killed by %s" % signal.Signals(-status).name
 
     def output(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self, timeout=120):
         """SIGTERM and wait; returns the exit status."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise RuntimeError("syslog-ng did not stop on SIGTERM:\n" + self.output())
+        if not terminate(self.proc, timeout):
+            raise RuntimeError("syslog-ng did not stop on SIGTERM:\n" + self.output())
         return self.proc.returncode
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def read_log(path):
+    """A process's output file as text ('' before it exists)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def terminate(proc, timeout):
+    """SIGTERM and wait; killed if still running after timeout (then False)."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
 
 
 def _port_open(port):

@@ -133,13 +133,6 @@ log {
     return "@version: 3.38\n" + paths
 
 
-def assert_open_files_reported(d):
-    errors = log_lines(d, NOT_ALL_STARTED)
-    assert errors, "no '%s' error:\n%s" % (NOT_ALL_STARTED, d.output()[-3000:])
-    assert any("open files" in line.lower() or "nofile" in line.lower() for line in errors), errors
-    return errors
-
-
 def assert_open_files_reported(d, requested):
     errors = assert_not_all_started(d, requested)
     assert any("open files" in line.lower() or "nofile" in line.lower() for line in errors), errors

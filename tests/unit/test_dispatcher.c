@@ -336,6 +336,18 @@ _flush_and_drain(unsigned worker_mask)
       pd_dispatcher_drain(rec.dispatcher, w);
 }
 
+/* producer 0 adds its items from..to-1 for worker 0; with drain_each, the worker takes each at once */
+static void
+_add_to_worker0(unsigned from, unsigned to, int drain_each)
+{
+  for (unsigned i = from; i < to; i++)
+    {
+      pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+      if (drain_each)
+        pd_dispatcher_drain(rec.dispatcher, 0);
+    }
+}
+
 static void
 _open_all(unsigned workers)
 {
@@ -596,16 +608,14 @@ Test(dispatcher, a_full_batch_is_handed_over_without_waiting_for_the_flush)
 {
   _new_dispatcher(1, 1, 8);
   pd_dispatcher_open(rec.dispatcher, 0);
-  for (unsigned i = 0; i < 7; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 7, 0);
   cr_assert_eq(atomic_load(&rec.queued_count), 0);
   pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 7));
   cr_assert_eq(atomic_load(&rec.queued_count), 8, "the 8th item completes a batch");
   cr_assert_eq(atomic_load(&rec.wakes), 1);
 
   /* a queue that already holds work needs no second wake-up */
-  for (unsigned i = 8; i < 16; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(8, 16, 0);
   cr_assert_eq(atomic_load(&rec.wakes), 1);
   pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, 16));
   pd_dispatcher_flush(rec.dispatcher, 0);
@@ -616,12 +626,10 @@ Test(dispatcher, an_idle_worker_is_woken_once_and_a_busy_one_not_at_all)
 {
   _new_dispatcher(1, 1, 4);
   pd_dispatcher_open(rec.dispatcher, 0);
-  for (unsigned i = 0; i < 4; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 4, 0);
   cr_assert_eq(atomic_load(&rec.wakes), 1, "a worker is idle once it opened");
   /* not drained yet: the worker is busy (or about to be), more work wakes nobody */
-  for (unsigned i = 4; i < 30; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(4, 30, 0);
   pd_dispatcher_flush(rec.dispatcher, 0);
   cr_assert_eq(atomic_load(&rec.wakes), 1);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 30);
@@ -638,8 +646,7 @@ Test(dispatcher, a_worker_hears_of_each_batch_before_consuming_it_with_the_time_
   _new_timed_dispatcher(2, 1, 10);
   _open_all(2);
   rec.handed_after_ns = pd_clock_ns();
-  for (unsigned i = 0; i < 25; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 25, 0);
   pd_dispatcher_hand_off(rec.dispatcher, 1, ITEM(1, 0));
   pd_dispatcher_flush(rec.dispatcher, 0);
   uint64_t handed_before_ns = pd_clock_ns();
@@ -671,8 +678,7 @@ Test(dispatcher, a_worker_that_ran_dry_says_so_once_per_drain_and_not_when_it_fo
   _open_all(1);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 0);
   cr_assert_eq(atomic_load(&rec.idle[0]), 0, "nothing consumed: no idle spell ended a busy one");
-  for (unsigned i = 0; i < 9; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 9, 0);
   pd_dispatcher_flush(rec.dispatcher, 0);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 9);
   cr_assert_eq(atomic_load(&rec.idle[0]), 1, "one drain, three batches: one idle");
@@ -686,11 +692,7 @@ Test(dispatcher, a_worker_idle_at_every_hand_off_gets_batches_doubling_up_to_six
   _new_dispatcher(1, 1, 4);
   pd_dispatcher_open(rec.dispatcher, 0);
   /* the worker drains whatever reached it at once: it is idle at each hand-off */
-  for (unsigned i = 0; i < 600; i++)
-    {
-      pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
-      pd_dispatcher_drain(rec.dispatcher, 0);
-    }
+  _add_to_worker0(0, 600, 1);
   unsigned expected[] = {4, 8, 16, 32, 64, 64, 64, 64, 64};
   cr_assert_geq(atomic_load(&rec.batch_count), G_N_ELEMENTS_(expected));
   for (unsigned b = 0; b < G_N_ELEMENTS_(expected); b++)
@@ -702,15 +704,10 @@ Test(dispatcher, a_worker_found_busy_gets_batch_size_again)
 {
   _new_dispatcher(1, 1, 4);
   pd_dispatcher_open(rec.dispatcher, 0);
-  for (unsigned i = 0; i < 12; i++)
-    {
-      pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
-      pd_dispatcher_drain(rec.dispatcher, 0);
-    }
+  _add_to_worker0(0, 12, 1);
   /* batches of 4 and 8 so far; now the worker stops draining: the batch of 16 still finds it idle, the
    * next one of 32 finds it busy, and from then on it gets batch_size */
-  for (unsigned i = 12; i < 68; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(12, 68, 0);
   pd_dispatcher_flush(rec.dispatcher, 0);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 56);
   unsigned expected[] = {4, 8, 16, 32, 4, 4};
@@ -724,8 +721,7 @@ Test(dispatcher, every_worker_a_fetch_fed_hears_that_it_ended_after_its_items)
   _new_dispatcher(3, 1, 4);
   _open_all(3);
   /* worker 0: 4 items, a batch that went at batch_size already; worker 1: 2 items; worker 2: none */
-  for (unsigned i = 0; i < 4; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 4, 0);
   for (unsigned i = 4; i < 6; i++)
     pd_dispatcher_add(rec.dispatcher, 0, 1, ITEM(0, i));
   pd_dispatcher_drain(rec.dispatcher, 0);
@@ -750,8 +746,7 @@ Test(dispatcher, batch_size_zero_cuts_only_at_flush_and_grows_as_needed)
   _new_dispatcher(1, 1, 0);
   rec.keys = 1;
   pd_dispatcher_open(rec.dispatcher, 0);
-  for (unsigned i = 0; i < 5000; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 5000, 0);
   cr_assert_eq(atomic_load(&rec.queued_count), 0);
   pd_dispatcher_flush(rec.dispatcher, 0);
   cr_assert_eq(pd_dispatcher_drain(rec.dispatcher, 0), 5000);
@@ -786,8 +781,7 @@ Test(dispatcher, closing_drains_the_queue_and_later_items_are_delivered_inline_i
   rec.keys = 1;
   pd_dispatcher_open(rec.dispatcher, 0);
   pd_dispatcher_open(rec.dispatcher, 1);
-  for (unsigned i = 0; i < 10; i++)
-    pd_dispatcher_add(rec.dispatcher, 0, 0, ITEM(0, i));
+  _add_to_worker0(0, 10, 0);
   pd_dispatcher_flush(rec.dispatcher, 0);
 
   cr_assert_eq(pd_dispatcher_close(rec.dispatcher, 0), 10, "close consumes what was queued");

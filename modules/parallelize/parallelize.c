@@ -2,6 +2,7 @@
 #include "parallelize.h"
 #include "parallelize-compat.h"
 #include "parallelize-cpus.h"
+#include "parallelize-held.h"
 #include "parallelize-hotkey.h"
 #include "parallelize-item.h"
 #include "parallelize-names.h"
@@ -41,6 +42,7 @@ typedef struct _ParallelizeProducer
   WorkerBatchCallback flush;
   Parallelize *owner;
   unsigned slot;
+  ParallelizeHeld held; /* its thread's references on the messages it handed over */
 } ParallelizeProducer;
 
 struct _Parallelize
@@ -58,6 +60,7 @@ struct _Parallelize
   /* running state, between init and deinit */
   gint worker_count;
   gint workers_with_id;
+  guint held_capacity; /* messages a source thread keeps (parallelize-held.h) */
   gboolean ordered; /* an in-order() after us asked for tickets */
   pd_dispatcher *dispatcher;
   ParallelizeOrdering ordering; /* with ordered: where in-order() holds messages */
@@ -228,6 +231,7 @@ _flush_producer(gpointer user_data)
   ParallelizeProducer *producer = (ParallelizeProducer *) user_data;
 
   pd_dispatcher_flush(producer->owner->dispatcher, producer->slot);
+  parallelize_held_release_done(&producer->held);
   return NULL;
 }
 
@@ -310,6 +314,7 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
   ParallelizeProducer *p = &self->producers[producer];
   if (iv_list_empty(&p->flush.list))
     _register_flush_last(p);
+  parallelize_held_keep(&p->held, msg, self->held_capacity);
   pd_dispatcher_add(self->dispatcher, producer, worker, item);
 }
 
@@ -454,6 +459,7 @@ parallelize_init(LogPipe *s)
     return TRUE; /* as workers(0): everything continues on the source's thread */
 
   _create_dispatcher(self);
+  self->held_capacity = parallelize_held_capacity(self->fetch_limit);
 
   parallelize_stats_register(
     &self->stats, self->name ? self->name : self->location, self->worker_count, self->partition_key != NULL);
@@ -527,6 +533,29 @@ parallelize_post_config_init(LogPipe *s)
   return TRUE;
 }
 
+/* the workers are through by now (they drained): what the source threads
+ * still hold goes, on this thread */
+static void
+_release_held(Parallelize *self)
+{
+  gsize freed_home = 0, let_go = 0, at_stop = 0;
+  for (gint i = 0; i < PARALLELIZE_PRODUCER_SLOTS; i++)
+    {
+      ParallelizeHeld *held = &self->producers[i].held;
+      parallelize_held_release_all(held);
+      freed_home += held->freed_home;
+      let_go += held->let_go;
+      at_stop += held->at_stop;
+      held->freed_home = held->let_go = held->at_stop = 0;
+    }
+  if (freed_home + let_go + at_stop)
+    msg_debug("parallelize(): where the messages handed to the workers were freed",
+              _instance_tag(self),
+              evt_tag_long("on_source_thread", (glong) freed_home),
+              evt_tag_long("by_last_user", (glong) let_go),
+              evt_tag_long("at_stop", (glong) at_stop));
+}
+
 static gboolean
 parallelize_deinit(LogPipe *s)
 {
@@ -546,6 +575,7 @@ parallelize_deinit(LogPipe *s)
       self->dispatcher = NULL;
     }
   _stop_ordering(self);
+  _release_held(self);
   self->worker_count = 0;
   return TRUE;
 }

@@ -18,6 +18,8 @@ Writes scaling.csv, scaling.md and scaling.png into the output folder.  Settings
   SCALING_MESSAGES    messages per run and per daemon (default 200000)
   SCALING_ROUNDS      rounds (default 2)
   SCALING_CPUS        N (default: the CPUs this process may use)
+  SCALING_WORKERS     the worker counts, comma-separated, instead of 1, 2, 4 ... N-1 (e.g. "2" on a
+                      2-core machine: workers(2) against the two daemons that are that machine's limit)
 Usage: bench/scaling.py --srcdir SRC --module-dir DIR --send-file PATH --outdir OUT
 (or `make bench-scaling` in a build folder).  Budget: under 8 minutes on 16 CPUs with the defaults.
 """
@@ -126,7 +128,9 @@ def main():
     for w in workloads:
         if w not in rb.WORKLOADS:
             sys.exit("unknown workload %r" % w)
-    configs = [None] + worker_counts(cpus) + [LIMIT]
+    counts = [int(n) for n in os.environ.get("SCALING_WORKERS", "").split(",") if n] or worker_counts(cpus)
+    args.max_workers = max(counts + [args.max_workers])
+    configs = [None] + counts + [LIMIT]
     info = rb.machine_info()
     rb.log("scaling: %d CPUs (%s), %s; %s; configs %s; %d messages; %d rounds"
            % (cpus, info["cpu"], info["syslog_ng"], ",".join(workloads), [label_of(c) for c in configs], count, rounds))

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-held.h"
 
+#include <string.h>
+
 /* The reference count is the low 15 bits of one atomic word on every host
  * (3.35 to 4.8; lib/logmsg/logmsg.c, LOGMSG_REFCACHE_REF_MASK).  A thread that
  * caches references on a message (log_msg_refcache_start_*(): the source's
@@ -8,8 +10,14 @@
  * message still in such hands never reads as ours alone. */
 #define PARALLELIZE_MSG_REF_MASK 0x7FFF
 
+/* Within a fetch (thousands of messages), the oldest are looked at every so
+ * many messages: what is done goes then, not only at the end of the fetch.
+ * A look reads one reference count per worker, on a line the writer wrote. */
+#define PARALLELIZE_HELD_CHECK_EVERY 64
+
 #define PARALLELIZE_HELD_MIN 4096
 #define PARALLELIZE_HELD_MAX 65536
+#define PARALLELIZE_HELD_RING_START 256
 
 guint
 parallelize_held_capacity(gint fetch_limit)
@@ -25,64 +33,112 @@ _ours_alone(LogMessage *msg)
 }
 
 static LogMessage *
-_pop(ParallelizeHeld *self)
+_pop(ParallelizeHeld *self, ParallelizeHeldRing *ring)
 {
-  LogMessage *msg = self->ring[self->head];
-  self->bytes -= self->sizes[self->head];
-  self->head = (self->head + 1) % self->capacity;
+  LogMessage *msg = ring->slots[ring->head];
+  self->bytes -= ring->sizes[ring->head];
+  ring->head = (ring->head + 1) % ring->size;
+  ring->count--;
   self->count--;
   return msg;
+}
+
+static void
+_grow(ParallelizeHeldRing *ring)
+{
+  guint size = ring->size ? ring->size * 2 : PARALLELIZE_HELD_RING_START;
+  LogMessage **slots = g_new(LogMessage *, size);
+  guint *sizes = g_new(guint, size);
+  for (guint i = 0; i < ring->count; i++)
+    {
+      guint from = (ring->head + i) % ring->size;
+      slots[i] = ring->slots[from];
+      sizes[i] = ring->sizes[from];
+    }
+  g_free(ring->slots);
+  g_free(ring->sizes);
+  ring->slots = slots;
+  ring->sizes = sizes;
+  ring->size = size;
+  ring->head = 0;
 }
 
 void
 parallelize_held_release_done(ParallelizeHeld *self)
 {
-  while (self->count && _ours_alone(self->ring[self->head]))
+  for (guint w = 0; w < self->workers; w++)
     {
-      log_msg_unref(_pop(self));
-      self->freed_home++;
+      ParallelizeHeldRing *ring = &self->rings[w];
+      while (ring->count && _ours_alone(ring->slots[ring->head]))
+        {
+          log_msg_unref(_pop(self, ring));
+          self->freed_home++;
+        }
     }
 }
 
 static gboolean
-_full(ParallelizeHeld *self)
+_full(ParallelizeHeld *self, guint capacity)
 {
-  return self->count == self->capacity || self->bytes >= PARALLELIZE_HELD_MAX_BYTES;
+  return self->count >= capacity || self->bytes >= PARALLELIZE_HELD_MAX_BYTES;
+}
+
+/* at a bound with nothing done: the oldest of the fullest ring goes as it is */
+static void
+_let_go_one(ParallelizeHeld *self)
+{
+  ParallelizeHeldRing *fullest = &self->rings[0];
+  for (guint w = 1; w < self->workers; w++)
+    if (self->rings[w].count > fullest->count)
+      fullest = &self->rings[w];
+  log_msg_unref(_pop(self, fullest));
+  self->let_go++;
 }
 
 void
-parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint capacity)
+parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guint workers, guint capacity)
 {
-  if (!self->ring)
+  if (!self->rings)
     {
-      self->capacity = capacity;
-      self->ring = g_new(LogMessage *, capacity);
-      self->sizes = g_new(guint, capacity);
+      self->workers = workers;
+      self->rings = g_new0(ParallelizeHeldRing, workers);
     }
-  if (_full(self))
+  g_assert(worker < self->workers);
+
+  if (_full(self, capacity))
     {
       parallelize_held_release_done(self);
-      while (_full(self))
-        {
-          log_msg_unref(_pop(self));
-          self->let_go++;
-        }
+      while (_full(self, capacity))
+        _let_go_one(self);
     }
-  guint tail = (self->head + self->count) % self->capacity;
-  self->ring[tail] = log_msg_ref(msg);
-  self->sizes[tail] = msg->allocated_bytes;
-  self->bytes += msg->allocated_bytes;
+  else if ((self->kept++ & (PARALLELIZE_HELD_CHECK_EVERY - 1)) == 0)
+    parallelize_held_release_done(self);
+
+  ParallelizeHeldRing *ring = &self->rings[worker];
+  if (ring->count == ring->size)
+    _grow(ring);
+  guint tail = (ring->head + ring->count) % ring->size;
+  ring->slots[tail] = log_msg_ref(msg);
+  ring->sizes[tail] = msg->allocated_bytes;
+  ring->count++;
   self->count++;
+  self->bytes += msg->allocated_bytes;
 }
 
 void
 parallelize_held_release_all(ParallelizeHeld *self)
 {
-  while (self->count)
+  for (guint w = 0; w < self->workers; w++)
     {
-      log_msg_unref(_pop(self));
-      self->at_stop++;
+      ParallelizeHeldRing *ring = &self->rings[w];
+      while (ring->count)
+        {
+          log_msg_unref(_pop(self, ring));
+          self->at_stop++;
+        }
+      g_free(ring->slots);
+      g_free(ring->sizes);
     }
-  g_clear_pointer(&self->ring, g_free);
-  g_clear_pointer(&self->sizes, g_free);
+  g_clear_pointer(&self->rings, g_free);
+  self->workers = 0;
 }

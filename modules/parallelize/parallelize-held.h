@@ -10,17 +10,22 @@
  * storms on a cheap path; docs/parallelize.md, "Where the CPU goes").
  *
  * So the source's thread keeps a reference on each message it hands over and
- * drops it at the end of a later fetch, once every other user has dropped
- * theirs: the message is then freed where it was allocated, into that
- * thread's own cache of free blocks, which its next messages reuse.  Only
- * the reference count is read; acknowledgements and flow control are
- * untouched (a held message has been acknowledged and holds no window slot).
+ * drops it later (every few dozen messages it hands over, and at the end of
+ * each fetch), once every other user has dropped theirs: the message is then
+ * freed where it was allocated, into that thread's own cache of free blocks,
+ * which its next messages reuse.  Only the reference count is read;
+ * acknowledgements and flow control are untouched (a message whose other
+ * users are done has been acknowledged and holds no window slot).
  *
- * Bounded: at most `capacity` messages and PARALLELIZE_HELD_MAX_BYTES of them
- * per source thread and instance.  When either is reached and the oldest is
- * still in use, it is let go as it is (freed by its last user, as before).
- * After a burst, what the last fetches handed over stays allocated until that
- * thread's next fetch, a reload or shutdown.
+ * One ring per worker: a worker's messages finish in the order it got them,
+ * while two workers finish at their own pace, so a single ring would wait on
+ * the slower one with the faster one's finished messages behind it.
+ *
+ * Bounded, per source thread and instance: `capacity` messages and
+ * PARALLELIZE_HELD_MAX_BYTES (as allocated when handed over).  At either
+ * bound, a message still in use is let go as it is (freed by its last user,
+ * as before).  After a burst, what the last fetch handed over stays allocated
+ * until that thread's next fetch, a reload or shutdown.
  */
 #ifndef PARALLELIZE_HELD_H_INCLUDED
 #define PARALLELIZE_HELD_H_INCLUDED
@@ -29,25 +34,34 @@
 
 #define PARALLELIZE_HELD_MAX_BYTES (64 * 1024 * 1024)
 
+/* the messages handed to one worker, oldest first; grows by doubling */
+typedef struct _ParallelizeHeldRing
+{
+  LogMessage **slots;
+  guint *sizes; /* the message's allocated bytes when kept */
+  guint size;
+  guint head;
+  guint count;
+} ParallelizeHeldRing;
+
 typedef struct _ParallelizeHeld
 {
-  LogMessage **ring; /* allocated on the first message */
-  guint *sizes; /* the message's allocated bytes when kept */
-  guint capacity;
-  guint head; /* oldest */
-  guint count;
+  ParallelizeHeldRing *rings; /* one per worker, allocated on the first message */
+  guint workers;
+  guint count; /* over all rings */
   gsize bytes;
+  guint kept; /* counts to the next look at the oldest */
   gsize freed_home; /* dropped on the source's thread, as the last reference */
-  gsize let_go; /* still in use when the ring was full: dropped, freed by its last user */
+  gsize let_go; /* still in use at a bound: dropped, freed by its last user */
   gsize at_stop; /* dropped at deinit */
 } ParallelizeHeld;
 
 /* how many messages a source thread keeps: what a few of its fetches hand over */
 guint parallelize_held_capacity(gint fetch_limit);
 
-/* on the source's thread, before handing @msg over: keep a reference on it */
-void parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint capacity);
-/* on the source's thread: drop the references nobody else shares any more, oldest first */
+/* on the source's thread, before handing @msg over to @worker (of @workers): keep a reference on it */
+void parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guint workers, guint capacity);
+/* on the source's thread: drop the references nobody else shares any more, oldest first per worker */
 void parallelize_held_release_done(ParallelizeHeld *self);
 /* at deinit, when the workers are done: drop them all, on whichever thread */
 void parallelize_held_release_all(ParallelizeHeld *self);

@@ -314,7 +314,7 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
   ParallelizeProducer *p = &self->producers[producer];
   if (iv_list_empty(&p->flush.list))
     _register_flush_last(p);
-  parallelize_held_keep(&p->held, msg, self->held_capacity);
+  parallelize_held_keep(&p->held, msg, worker, (guint) self->worker_count, self->held_capacity);
   pd_dispatcher_add(self->dispatcher, producer, worker, item);
 }
 

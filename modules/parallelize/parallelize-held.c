@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "parallelize-held.h"
 
-#include <string.h>
-
 /* The reference count is the low 15 bits of one atomic word on every host
  * (3.35 to 4.8; lib/logmsg/logmsg.c, LOGMSG_REFCACHE_REF_MASK).  A thread that
  * caches references on a message (log_msg_refcache_start_*(): the source's

@@ -15,7 +15,7 @@
 
 #define PARALLELIZE_HELD_MIN 4096
 #define PARALLELIZE_HELD_MAX 65536
-#define PARALLELIZE_HELD_RING_START 256
+#define PARALLELIZE_HELD_RING_START 256 /* a power of two, doubled as it grows */
 
 guint
 parallelize_held_capacity(gint fetch_limit)
@@ -35,7 +35,7 @@ _pop(ParallelizeHeld *self, ParallelizeHeldRing *ring)
 {
   LogMessage *msg = ring->slots[ring->head];
   self->bytes -= ring->sizes[ring->head];
-  ring->head = (ring->head + 1) % ring->size;
+  ring->head = (ring->head + 1) & (ring->size - 1);
   ring->count--;
   self->count--;
   return msg;
@@ -49,7 +49,7 @@ _grow(ParallelizeHeldRing *ring)
   guint *sizes = g_new(guint, size);
   for (guint i = 0; i < ring->count; i++)
     {
-      guint from = (ring->head + i) % ring->size;
+      guint from = (ring->head + i) & (ring->size - 1);
       slots[i] = ring->slots[from];
       sizes[i] = ring->sizes[from];
     }
@@ -115,7 +115,7 @@ parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guin
   ParallelizeHeldRing *ring = &self->rings[worker];
   if (ring->count == ring->size)
     _grow(ring);
-  guint tail = (ring->head + ring->count) % ring->size;
+  guint tail = (ring->head + ring->count) & (ring->size - 1);
   ring->slots[tail] = log_msg_ref(msg);
   ring->sizes[tail] = msg->allocated_bytes;
   ring->count++;

@@ -39,7 +39,7 @@ typedef struct _ParallelizeHeldRing
 {
   LogMessage **slots;
   guint *sizes; /* the message's allocated bytes when kept */
-  guint size;
+  guint size; /* a power of two: positions wrap with a mask */
   guint head;
   guint count;
 } ParallelizeHeldRing;

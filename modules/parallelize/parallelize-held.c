@@ -94,7 +94,7 @@ _let_go_one(ParallelizeHeld *self)
 }
 
 void
-parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guint workers, guint capacity)
+parallelize_held_keep_ref(ParallelizeHeld *self, LogMessage *msg, guint worker, guint workers, guint capacity)
 {
   if (!self->rings)
     {
@@ -116,11 +116,35 @@ parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guin
   if (ring->count == ring->size)
     _grow(ring);
   guint tail = (ring->head + ring->count) & (ring->size - 1);
-  ring->slots[tail] = log_msg_ref(msg);
+  ring->slots[tail] = msg;
   ring->sizes[tail] = msg->allocated_bytes;
   ring->count++;
   self->count++;
   self->bytes += msg->allocated_bytes;
+}
+
+void
+parallelize_held_keep(ParallelizeHeld *self, LogMessage *msg, guint worker, guint workers, guint capacity)
+{
+  parallelize_held_keep_ref(self, log_msg_ref(msg), worker, workers, capacity);
+}
+
+gint
+parallelize_held_sample(ParallelizeHeldGrowth *self, gsize before, gsize after)
+{
+  self->samples++;
+  if (after > before)
+    self->grown++;
+  if (self->samples < PARALLELIZE_HELD_SAMPLES)
+    return -1;
+
+  gint keeper = -1;
+  if (self->grown * 4 > self->samples * 3)
+    keeper = PARALLELIZE_HELD_BY_WORKER;
+  else if (self->grown * 4 < self->samples)
+    keeper = PARALLELIZE_HELD_BY_SOURCE;
+  self->samples = self->grown = 0;
+  return keeper;
 }
 
 void

@@ -8,7 +8,9 @@
 
 #define PARALLELIZE_ITEM_ACK_NEEDED ((guintptr) 1)
 #define PARALLELIZE_ITEM_FLOW_CONTROL ((guintptr) 2)
-#define PARALLELIZE_ITEM_FLAGS (PARALLELIZE_ITEM_ACK_NEEDED | PARALLELIZE_ITEM_FLOW_CONTROL)
+/* the worker keeps a reference and frees the message when done (parallelize-held.h) */
+#define PARALLELIZE_ITEM_WORKER_KEEPS ((guintptr) 4)
+#define PARALLELIZE_ITEM_FLAGS (PARALLELIZE_ITEM_ACK_NEEDED | PARALLELIZE_ITEM_FLOW_CONTROL | PARALLELIZE_ITEM_WORKER_KEEPS)
 
 G_STATIC_ASSERT(G_ALIGNOF(LogMessage) > PARALLELIZE_ITEM_FLAGS);
 
@@ -21,6 +23,24 @@ parallelize_item_pack(LogMessage *msg, const LogPathOptions *path_options)
   if (path_options->flow_control_requested)
     item |= PARALLELIZE_ITEM_FLOW_CONTROL;
   return (void *) item;
+}
+
+static inline void *
+parallelize_item_mark_worker_keeps(void *item)
+{
+  return (void *) ((guintptr) item | PARALLELIZE_ITEM_WORKER_KEEPS);
+}
+
+static inline gboolean
+parallelize_item_worker_keeps(void *item)
+{
+  return !!((guintptr) item & PARALLELIZE_ITEM_WORKER_KEEPS);
+}
+
+static inline LogMessage *
+parallelize_item_message(void *item)
+{
+  return (LogMessage *) ((guintptr) item & ~PARALLELIZE_ITEM_FLAGS);
 }
 
 /* matched stays NULL: what filters after the hand-off decide cannot reach the caller's stack */

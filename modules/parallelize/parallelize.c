@@ -28,13 +28,19 @@
 
 typedef struct _Parallelize Parallelize;
 
-/* per worker, on its thread only: messages it passed on since it last ended a
- * batch downstream; a cache line each */
+/* per worker, on its thread only (until deinit): messages it passed on since
+ * it last ended a batch downstream, and the references it keeps */
 typedef struct _ParallelizeWorkerProgress
 {
   gsize forwarded;
-  gchar padding[64 - sizeof(gsize)];
+  guint since_sample; /* messages since the last growth sample, while the source keeps */
+  ParallelizeHeldGrowth growth;
+  ParallelizeHeld held;
+  gchar padding[64]; /* the next worker's fields on other lines */
 } ParallelizeWorkerProgress;
+
+/* while the source keeps the references, one message in so many is sampled */
+#define PARALLELIZE_SAMPLE_EVERY 16
 
 /* end of an I/O worker's fetch batch: hand over what its thread collected */
 typedef struct _ParallelizeProducer
@@ -60,7 +66,8 @@ struct _Parallelize
   /* running state, between init and deinit */
   gint worker_count;
   gint workers_with_id;
-  guint held_capacity; /* messages a source thread keeps (parallelize-held.h) */
+  guint held_capacity; /* messages a source thread or worker keeps (parallelize-held.h) */
+  gint held_by; /* PARALLELIZE_HELD_BY_*: who keeps them now, as the workers' samples say */
   gboolean ordered; /* an in-order() after us asked for tickets */
   pd_dispatcher *dispatcher;
   ParallelizeOrdering ordering; /* with ordered: where in-order() holds messages */
@@ -86,6 +93,40 @@ _end_of_batch(ParallelizeWorkerProgress *progress)
   main_loop_worker_invoke_batch_callbacks();
   main_loop_worker_run_gc();
   progress->forwarded = 0;
+  parallelize_held_release_done(&progress->held);
+}
+
+/* A message the worker keeps (the item says so), or one in
+ * PARALLELIZE_SAMPLE_EVERY otherwise, is passed on with a reference of the
+ * worker's own: whether the path made it grow is then read safely after. */
+static void
+_forward_one(Parallelize *self, ParallelizeWorkerProgress *progress, gint worker, void *item, const uint64_t *ticket)
+{
+  LogPathOptions path_options;
+  LogMessage *msg = parallelize_item_unpack(item, &path_options);
+  gboolean keep = parallelize_item_worker_keeps(item);
+  LogMessage *own = NULL;
+  if (keep || ++progress->since_sample >= PARALLELIZE_SAMPLE_EVERY)
+    {
+      own = log_msg_ref(msg);
+      progress->since_sample = 0;
+    }
+  gsize before = own ? own->allocated_bytes : 0;
+
+  if (ticket)
+    parallelize_ordering_forward(&self->ordering, worker, *ticket, &self->super, msg, &path_options);
+  else
+    log_pipe_forward_msg(&self->super, msg, &path_options);
+
+  if (!own)
+    return;
+  gint held_by = parallelize_held_sample(&progress->growth, before, own->allocated_bytes);
+  if (held_by >= 0 && held_by != g_atomic_int_get(&self->held_by))
+    g_atomic_int_set(&self->held_by, held_by);
+  if (keep)
+    parallelize_held_keep_ref(&progress->held, own, 0, 1, self->held_capacity);
+  else
+    log_msg_unref(own);
 }
 
 static void
@@ -111,21 +152,15 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
       size_t end = MIN(count, start + (size_t) (self->fetch_limit - progress->forwarded));
       for (size_t i = start; i < end; i++)
         {
-          LogPathOptions path_options;
-          LogMessage *msg = parallelize_item_unpack(items[i], &path_options);
-
           /* as the source and the writer do: an error raised while processing an
            * internal() message is then marked, and syslog-ng's loop guard stops
            * it from feeding itself; and what the path takes from the scratch
            * buffers goes back after each message (a worker's batch may end only
            * thousands of messages later, where the GC would find them all) */
-          msg_set_context(msg);
+          msg_set_context(parallelize_item_message(items[i]));
           ScratchBuffersMarker marker;
           scratch_buffers_mark(&marker);
-          if (tickets)
-            parallelize_ordering_forward(&self->ordering, (gint) worker, tickets[i], &self->super, msg, &path_options);
-          else
-            log_pipe_forward_msg(&self->super, msg, &path_options);
+          _forward_one(self, progress, (gint) worker, items[i], tickets ? &tickets[i] : NULL);
           scratch_buffers_reclaim_marked(marker);
         }
       msg_set_context(NULL);
@@ -196,6 +231,8 @@ _idle(void *user_data, unsigned worker)
 {
   Parallelize *self = (Parallelize *) user_data;
   parallelize_stats_idle(&self->stats, worker, pd_clock_ns());
+  /* what is done goes before it sleeps; what the writer still has waits for its next batch */
+  parallelize_held_release_done(&self->progress[worker].held);
 }
 
 /* A source thread that ran ahead of the workers waits at the end of its
@@ -314,7 +351,10 @@ parallelize_queue(LogPipe *s, LogMessage *msg, const LogPathOptions *path_option
   ParallelizeProducer *p = &self->producers[producer];
   if (iv_list_empty(&p->flush.list))
     _register_flush_last(p);
-  parallelize_held_keep(&p->held, msg, worker, (guint) self->worker_count, self->held_capacity);
+  if (g_atomic_int_get(&self->held_by) == PARALLELIZE_HELD_BY_WORKER)
+    item = parallelize_item_mark_worker_keeps(item);
+  else
+    parallelize_held_keep(&p->held, msg, worker, (guint) self->worker_count, self->held_capacity);
   pd_dispatcher_add(self->dispatcher, producer, worker, item);
 }
 
@@ -533,25 +573,32 @@ parallelize_post_config_init(LogPipe *s)
   return TRUE;
 }
 
+/* what one keeper still holds goes now; its counts are added to the totals */
+static void
+_release_all_of(ParallelizeHeld *held, gsize *freed_home, gsize *let_go, gsize *at_stop)
+{
+  parallelize_held_release_all(held);
+  *freed_home += held->freed_home;
+  *let_go += held->let_go;
+  *at_stop += held->at_stop;
+  held->freed_home = held->let_go = held->at_stop = 0;
+}
+
 /* the workers are through by now (they drained): what the source threads
- * still hold goes, on this thread */
+ * and the workers still hold goes, on this thread */
 static void
 _release_held(Parallelize *self)
 {
-  gsize freed_home = 0, let_go = 0, at_stop = 0;
+  gsize on_source = 0, on_worker = 0, let_go = 0, at_stop = 0;
   for (gint i = 0; i < PARALLELIZE_PRODUCER_SLOTS; i++)
-    {
-      ParallelizeHeld *held = &self->producers[i].held;
-      parallelize_held_release_all(held);
-      freed_home += held->freed_home;
-      let_go += held->let_go;
-      at_stop += held->at_stop;
-      held->freed_home = held->let_go = held->at_stop = 0;
-    }
-  if (freed_home + let_go + at_stop)
+    _release_all_of(&self->producers[i].held, &on_source, &let_go, &at_stop);
+  for (gint i = 0; self->progress && i < self->worker_count; i++)
+    _release_all_of(&self->progress[i].held, &on_worker, &let_go, &at_stop);
+  if (on_source + on_worker + let_go + at_stop)
     msg_debug("parallelize(): where the messages handed to the workers were freed",
               _instance_tag(self),
-              evt_tag_long("on_source_thread", (glong) freed_home),
+              evt_tag_long("on_source_thread", (glong) on_source),
+              evt_tag_long("on_worker_thread", (glong) on_worker),
               evt_tag_long("by_last_user", (glong) let_go),
               evt_tag_long("at_stop", (glong) at_stop));
 }
@@ -564,7 +611,6 @@ parallelize_deinit(LogPipe *s)
   parallelize_hotkey_stop(&self->hotkey);
   /* running workers were stopped by the main loop (they drained their queues) by now */
   parallelize_workers_destroy(self->workers, self->worker_count);
-  g_clear_pointer(&self->progress, g_free);
   self->workers = NULL;
   for (; self->workers_with_id > 0; self->workers_with_id--)
     parallelize_thread_ids_give_back();
@@ -576,6 +622,8 @@ parallelize_deinit(LogPipe *s)
     }
   _stop_ordering(self);
   _release_held(self);
+  g_clear_pointer(&self->progress, g_free);
+  self->held_by = PARALLELIZE_HELD_BY_SOURCE;
   self->worker_count = 0;
   return TRUE;
 }

@@ -67,8 +67,12 @@ parallelize_ordering_start(ParallelizeOrdering *self, gint workers, pd_released_
 {
   self->stage = pd_reorder_new(_release, released, NULL);
   self->holds = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
+  self->done = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
   for (gint i = 0; i < workers; i++)
-    g_ptr_array_add(self->holds, g_array_new(FALSE, FALSE, sizeof(pd_hold)));
+    {
+      g_ptr_array_add(self->holds, g_array_new(FALSE, FALSE, sizeof(pd_hold)));
+      g_ptr_array_add(self->done, g_array_new(FALSE, FALSE, sizeof(guint64)));
+    }
 }
 
 /* Nothing should be held by now: the workers drained, and later deliveries were done at once */
@@ -77,10 +81,14 @@ parallelize_ordering_stop(ParallelizeOrdering *self)
 {
   if (!self->stage)
     return 0;
+  /* what a worker collected and had not reported (none, where it reported before sleeping) */
+  for (guint i = 0; i < self->done->len; i++)
+    parallelize_ordering_report(self, (gint) i);
   gsize left = pd_reorder_release_all(self->stage);
   pd_reorder_free(self->stage);
   self->stage = NULL;
   g_clear_pointer(&self->holds, g_ptr_array_unref);
+  g_clear_pointer(&self->done, g_ptr_array_unref);
   return left;
 }
 
@@ -102,11 +110,26 @@ parallelize_ordering_forward(ParallelizeOrdering *self,
 
 /* released messages go out on this thread, before the call returns */
 void
-parallelize_ordering_batch_done(ParallelizeOrdering *self, gint worker, const uint64_t *tickets, gsize count)
+parallelize_ordering_report(ParallelizeOrdering *self, gint worker)
 {
   GArray *holds = g_ptr_array_index(self->holds, worker);
-  pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, tickets, count);
+  GArray *done = g_ptr_array_index(self->done, worker);
+  if (!done->len && !holds->len)
+    return;
+  pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, (const uint64_t *) done->data, done->len);
   g_array_set_size(holds, 0);
+  g_array_set_size(done, 0);
+}
+
+gboolean
+parallelize_ordering_batch_done(ParallelizeOrdering *self, gint worker, const uint64_t *tickets, gsize count)
+{
+  GArray *done = g_ptr_array_index(self->done, worker);
+  g_array_append_vals(done, tickets, (guint) count);
+  if (done->len < PARALLELIZE_ORDER_REPORT_EVERY)
+    return FALSE;
+  parallelize_ordering_report(self, worker);
+  return TRUE;
 }
 
 gboolean

@@ -87,15 +87,6 @@ struct _Parallelize
  * into their queues (one lock, one wake-up of the writer); the GC frees
  * scratch buffers.  Ending it per hand-off instead (every 100 messages) had
  * writers woken a hundred times as often as without parallelize(). */
-static void
-_end_of_batch(ParallelizeWorkerProgress *progress)
-{
-  main_loop_worker_invoke_batch_callbacks();
-  main_loop_worker_run_gc();
-  progress->forwarded = 0;
-  parallelize_held_release_done(&progress->held);
-}
-
 /* A message the worker keeps (the item says so), or one in
  * PARALLELIZE_SAMPLE_EVERY otherwise, is passed on with a reference of the
  * worker's own: whether the path made it grow is then read safely after. */
@@ -138,6 +129,29 @@ _update_order_gauges(Parallelize *self)
   atomic_gssize_set(&self->stats.in_order_head_wait_max_us, (gssize) pd_reorder_longest_head_wait_us(stage));
 }
 
+/* ordered: what the worker collected goes to the stage (released messages go
+ * out on this thread) */
+static void
+_report_order(Parallelize *self, unsigned worker)
+{
+  if (!self->ordered)
+    return;
+  parallelize_ordering_report(&self->ordering, (gint) worker);
+  _update_order_gauges(self);
+}
+
+static void
+_end_of_batch(Parallelize *self, unsigned worker)
+{
+  ParallelizeWorkerProgress *progress = &self->progress[worker];
+  /* released messages go out on this thread: before the end of the batch moves them on */
+  _report_order(self, worker);
+  main_loop_worker_invoke_batch_callbacks();
+  main_loop_worker_run_gc();
+  progress->forwarded = 0;
+  parallelize_held_release_done(&progress->held);
+}
+
 /* ordered: the worker forwards each message inside its order context
  * (in-order() holds it under its ticket), then reports the tickets done, a
  * chunk at a time, once their messages went as far as they go synchronously */
@@ -165,14 +179,10 @@ _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *t
         }
       msg_set_context(NULL);
       progress->forwarded += end - start;
-      /* released messages go out on this thread: before the end of the batch moves them on */
-      if (tickets)
-        {
-          parallelize_ordering_batch_done(&self->ordering, (gint) worker, tickets + start, end - start);
-          _update_order_gauges(self);
-        }
+      if (tickets && parallelize_ordering_batch_done(&self->ordering, (gint) worker, tickets + start, end - start))
+        _update_order_gauges(self);
       if (progress->forwarded >= (gsize) self->fetch_limit)
-        _end_of_batch(progress);
+        _end_of_batch(self, worker);
       start = end;
     }
   parallelize_stats_processed(&self->stats, worker, count);
@@ -183,7 +193,7 @@ static void
 _fetch_done(void *user_data, unsigned worker)
 {
   Parallelize *self = (Parallelize *) user_data;
-  _end_of_batch(&self->progress[worker]);
+  _end_of_batch(self, worker);
 }
 
 static void
@@ -231,6 +241,8 @@ _idle(void *user_data, unsigned worker)
 {
   Parallelize *self = (Parallelize *) user_data;
   parallelize_stats_idle(&self->stats, worker, pd_clock_ns());
+  /* collected tickets hold other workers' messages back: reported before it sleeps */
+  _report_order(self, worker);
   /* what is done goes before it sleeps; what the writer still has waits for its next batch */
   parallelize_held_release_done(&self->progress[worker].held);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Messages go back to the thread that allocated them.
+ * Messages go back to the thread that allocated most of them.
  *
  * A source's thread allocates each message; without parallelize() the
  * destination's writer frees it, often on that same thread.  With workers in

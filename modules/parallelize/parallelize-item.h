@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* A message handed between threads as one pointer: its path options ride in the low bits. */
+/* A message handed between threads as one pointer: its path options, and
+ * whether the worker keeps it (parallelize-held.h), ride in the low bits. */
 #ifndef PARALLELIZE_ITEM_H_INCLUDED
 #define PARALLELIZE_ITEM_H_INCLUDED
 

@@ -109,16 +109,17 @@ parallelize_ordering_forward(ParallelizeOrdering *self,
 }
 
 /* released messages go out on this thread, before the call returns */
-void
+gboolean
 parallelize_ordering_report(ParallelizeOrdering *self, gint worker)
 {
   GArray *holds = g_ptr_array_index(self->holds, worker);
   GArray *done = g_ptr_array_index(self->done, worker);
   if (!done->len && !holds->len)
-    return;
+    return FALSE;
   pd_reorder_submit(self->stage, (const pd_hold *) holds->data, holds->len, (const uint64_t *) done->data, done->len);
   g_array_set_size(holds, 0);
   g_array_set_size(done, 0);
+  return TRUE;
 }
 
 gboolean

@@ -68,8 +68,9 @@ void parallelize_ordering_forward(ParallelizeOrdering *self,
  * thread; reported to the stage once PARALLELIZE_ORDER_REPORT_EVERY are
  * collected (then released messages went out on this thread: TRUE) */
 gboolean parallelize_ordering_batch_done(ParallelizeOrdering *self, gint worker, const uint64_t *tickets, gsize count);
-/* on the worker, at the end of a fetch and before it sleeps: report what is collected */
-void parallelize_ordering_report(ParallelizeOrdering *self, gint worker);
+/* on the worker, at the end of a fetch and before it sleeps: report what is
+ * collected; FALSE when there was nothing */
+gboolean parallelize_ordering_report(ParallelizeOrdering *self, gint worker);
 
 /* in-order(): holds msg for target under the current context's ticket; FALSE
  * when the thread forwards nothing ordered (then pass it on yourself) */

@@ -80,13 +80,6 @@ struct _Parallelize
 
 /* dispatcher callbacks */
 
-/* What syslog-ng's I/O workers do after each fetch batch, a worker does
- * where a source's fetch ends (see the dispatcher's fetch_done), or after
- * log-fetch-limit() messages: a busy worker may never return to its event
- * loop.  The batch callbacks move what destinations collected per thread
- * into their queues (one lock, one wake-up of the writer); the GC frees
- * scratch buffers.  Ending it per hand-off instead (every 100 messages) had
- * writers woken a hundred times as often as without parallelize(). */
 /* A message the worker keeps (the item says so), or one in
  * PARALLELIZE_SAMPLE_EVERY otherwise, is passed on with a reference of the
  * worker's own: whether the path made it grow is then read safely after. */
@@ -134,12 +127,17 @@ _update_order_gauges(Parallelize *self)
 static void
 _report_order(Parallelize *self, unsigned worker)
 {
-  if (!self->ordered)
-    return;
-  parallelize_ordering_report(&self->ordering, (gint) worker);
-  _update_order_gauges(self);
+  if (self->ordered && parallelize_ordering_report(&self->ordering, (gint) worker))
+    _update_order_gauges(self);
 }
 
+/* What syslog-ng's I/O workers do after each fetch batch, a worker does
+ * where a source's fetch ends (see the dispatcher's fetch_done), or after
+ * log-fetch-limit() messages: a busy worker may never return to its event
+ * loop.  The batch callbacks move what destinations collected per thread
+ * into their queues (one lock, one wake-up of the writer); the GC frees
+ * scratch buffers.  Ending it per hand-off instead (every 100 messages) had
+ * writers woken a hundred times as often as without parallelize(). */
 static void
 _end_of_batch(Parallelize *self, unsigned worker)
 {
@@ -153,8 +151,10 @@ _end_of_batch(Parallelize *self, unsigned worker)
 }
 
 /* ordered: the worker forwards each message inside its order context
- * (in-order() holds it under its ticket), then reports the tickets done, a
- * chunk at a time, once their messages went as far as they go synchronously */
+ * (in-order() holds it under its ticket), and collects the tickets done once
+ * their messages went as far as they go synchronously; the stage hears of
+ * them per PARALLELIZE_ORDER_REPORT_EVERY, at the end of a fetch and before
+ * the worker sleeps */
 static void
 _consume(void *user_data, unsigned worker, void *const *items, const uint64_t *tickets, size_t count)
 {

@@ -114,10 +114,44 @@ def module_path():
     return module_dir() + ":" + STOCK_MODULE_DIR
 
 
+_PORTS_HANDED_OUT = set()
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on, for a daemon to bind.
+
+    Not bind(0): the kernel hands out the same ephemeral range to the tests' own client
+    connections, so a port picked that way may be some sender's local port by the time the
+    daemon binds it, and two calls in a row may return the same port (CI saw a tcp() source
+    fail to initialise that way).  Instead: a port below the ephemeral range, never one this
+    process handed out before, checked to be bindable."""
+    import random
+    ephemeral_low, ephemeral_high = _ephemeral_range()
+    if ephemeral_low > 12000:
+        low, high = 10000, ephemeral_low - 1
+    else:
+        low, high = min(ephemeral_high + 1, 60000), 65535
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port in %d-%d" % (low, high))
 
 
 def parallelize_options_config(options):

@@ -26,6 +26,10 @@ Settings come from the environment (make bench passes them on):
                          run; NAME=/path/lib.so adds another; missing ones are skipped)
   BENCH_ALLOCATOR_WORKLOADS  workloads that get the allocator axis (default %(allocator_workloads)s):
                          each allocator other than glibc runs seq and workers(max) there
+  BENCH_DAEMON_CPUS      pin the daemon (every thread) to these CPUs (a taskset list, e.g. 0);
+  BENCH_SENDER_CPUS      pin the sender: with the daemon on one CPU and the sender on another,
+                         no message crosses cores inside the daemon, which measures what the
+                         crossing costs (docs/parallelize.md, "Where the CPU goes"); unset: no pinning
 """
 import argparse
 import json
@@ -350,7 +354,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                     args.module_dir)
     if os.path.exists(out):
         os.unlink(out)
-    daemon.start(port, preload=alloc_path)
+    daemon.start(port, wrapper=pinned("BENCH_DAEMON_CPUS"), preload=alloc_path)
     sender = perf = None
     try:
         pid = daemon.proc.pid
@@ -369,7 +373,8 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
             time.sleep(1)
         cpu0 = cpu_seconds(pid)
         tasks0 = task_times(pid)
-        sender = subprocess.Popen([args.send_file, str(port), load], stdout=subprocess.PIPE, text=True)
+        sender = subprocess.Popen(pinned("BENCH_SENDER_CPUS") + [args.send_file, str(port), load],
+                                  stdout=subprocess.PIPE, text=True)
         first = sender.stdout.readline()
         if not first.startswith("first_byte_monotonic="):
             raise RuntimeError("send-file failed: %r" % first)
@@ -413,6 +418,44 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 switches_per_k=threads["switches"] / count * 1000, outside_share=threads["outside_share"],
                 worker_share=threads["worker_share"], busiest_worker_share=threads["busiest_worker_share"],
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
+
+
+def pinned(variable):
+    """The taskset prefix that pins a command to the CPUs in the environment variable, or none."""
+    cpus = os.environ.get(variable, "").strip()
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def core_round_trip(args):
+    """The machine's cross-core round trip now (bench/core-latency, two samples of 20,000 round trips,
+    a few ms): on a virtual machine it moves between runs.  [] where the program is missing."""
+    program = os.path.join(os.path.dirname(args.send_file), "core-latency")
+    if not os.access(program, os.X_OK):
+        return []
+    out = subprocess.run([program, "20000", "2"], stdout=subprocess.PIPE, text=True, timeout=60).stdout
+    return [float(line.split("=", 1)[1]) for line in out.splitlines() if line.startswith("round_trip_ns=")
+            and line.split("=", 1)[1] != "nan"]
+
+
+def core_round_trip_line(results):
+    samples = sorted(x for r in results for x in r.get("core_round_trip_ns", []))
+    if not samples:
+        return "Cross-core round trip: not measured (bench/core-latency missing, or one CPU)."
+    far = [r for r in results if r.get("core_round_trip_ns") and max(r["core_round_trip_ns"]) > 2 * samples[0]]
+    return ("Cross-core round trip (bench/core-latency: a cache line passed between the first two CPUs and back, "
+            "measured just before and after every run): min %.0f, median %.0f, max %.0f ns; %d of %d runs "
+            "saw it above twice the minimum. A hand-off between threads pays it for every cache line the message "
+            "shares; the runs' own figures (results.json, core_round_trip_ns) show whether a slow round saw it "
+            "high (docs/parallelize.md, *Where the CPU goes*)."
+            % (samples[0], statistics.median(samples), samples[-1], len(far), len(results)))
+
+
+def pinning_line():
+    daemon, sender = os.environ.get("BENCH_DAEMON_CPUS", ""), os.environ.get("BENCH_SENDER_CPUS", "")
+    if not daemon and not sender:
+        return "Not pinned: the kernel places every thread."
+    return "Pinned (taskset): the daemon, all its threads, on CPU(s) %s; the sender on %s." % (
+        daemon or "any", sender or "any")
 
 
 def summarize(results, workloads, labels, allocators):
@@ -636,11 +679,14 @@ def main():
             # rotate the order each round so that drift in the machine's load hits every configuration alike
             k = run % len(runs_of_round)
             for allocator, workers in runs_of_round[k:] + runs_of_round[:k]:
+                before = core_round_trip(args)
                 r = one_run(args, workload, workers, count, run, allocator)
+                r["core_round_trip_ns"] = before + core_round_trip(args)
                 results.append(r)
-                log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  %7.1f switches/1000  VmHWM %6.1f MiB%s"
+                log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  %7.1f switches/1000  VmHWM %6.1f MiB"
+                    "  cross-core %s ns%s"
                     % (workload, r["allocator"], r["config"], run, r["rate"], r["cpu_s_per_m"], r["switches_per_k"],
-                       r["vm_hwm_mib"],
+                       r["vm_hwm_mib"], "/".join("%.0f" % x for x in r["core_round_trip_ns"]),
                        "" if r["in_order"] else "  (per-host order not kept)"))
 
     latency = []
@@ -673,6 +719,8 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
           "messages (/proc/PID/task/*/status). 'vs own seq': the median over rounds of the run's figure over the "
           "sequential run of the same allocator and round." % (runs, ", ".join("%s (%s)" % (n, info["allocators"][n] or "no preload")
                                             for n in allocators)), "",
+          pinning_line(), "",
+          core_round_trip_line(results), "",
           "| workload | allocator | config | msg/s median | min | max | spread | speedup vs glibc seq "
           "| CPU µs / msg | CPU vs own seq | switches / 1000 msgs | switches vs own seq | peak RSS MiB "
           "| per-host order |",

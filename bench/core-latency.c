@@ -12,7 +12,7 @@
  * message and its counters occupy.  On a virtual machine it is not a
  * constant: the hypervisor may place the two virtual CPUs on cores that share
  * a cache one second and on cores that do not the next (on this project's
- * 2-core machine: 55-110 ns and 330-410 ns, a few seconds each), which is why
+ * 2-core machine: 50-60 ns and 320-960 ns, for seconds at a time), which is why
  * make bench records it beside every run.  Prints "round_trip_ns=nan" where
  * fewer than two CPUs are usable.
  */

@@ -40,6 +40,8 @@ _on_wakeup(void *cookie)
 {
   ParallelizeWorker *self = (ParallelizeWorker *) cookie;
 
+  /* the "C" locale object while the process's locale is "C": parallelize-locale.h */
+  parallelize_thread_locale_sync(&self->locale);
   /* every consumed batch ends like an I/O job (batch callbacks, GC): see parallelize.c */
   pd_dispatcher_drain(self->dispatcher, self->index);
 }
@@ -92,12 +94,17 @@ _run(ParallelizeWorker *self)
       parallelize_worker_host_thread_start(FALSE);
     }
 
+  parallelize_thread_locale_start(&self->locale);
+  if (self->locale.on_c_locale)
+    msg_debug("parallelize(): the worker thread uses the \"C\" locale object, as the process's locale is \"C\"",
+              evt_tag_int("worker", self->index));
   pd_dispatcher_open(self->dispatcher, self->index);
   _set_state(self, STATE_RUNNING);
   iv_main();
 
   _unregister_events(self);
   main_loop_worker_invoke_batch_callbacks();
+  parallelize_thread_locale_stop(&self->locale);
   parallelize_worker_host_leave();
 }
 

@@ -15,6 +15,7 @@
 
 #include "syslog-ng.h"
 #include "dispatcher.h"
+#include "parallelize-locale.h"
 
 #include <iv_event.h>
 
@@ -30,6 +31,7 @@ typedef struct _ParallelizeWorker
   struct iv_event exit_requested;
   pd_dispatcher *dispatcher;
   unsigned index;
+  ParallelizeThreadLocale locale; /* the worker thread's own */
 } ParallelizeWorker;
 
 /* workers(): a number, or one of these */

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <wchar.h>
 
+TestSuite(thread_locale, .init = NULL);
+
 /* U+00E9 in UTF-8: one character in a UTF-8 locale, an invalid byte in "C" */
 static int
 _decodes_utf8(void)

@@ -4,9 +4,9 @@
  * process runs in the "C" locale; but a thread that uses the process's
  * (global) locale pays for it in code that copies the current locale per
  * call: json-c's json_tokener_parse_ex() calls duplocale(), newlocale() and
- * freelocale() for every document it parses, and glibc takes its one
- * process-wide locale lock in each of them, unless the locale is its static
- * "C" locale object.  Workers parsing side by side then meet at that lock
+ * freelocale() for every document it parses, and glibc's duplocale() and
+ * freelocale() take its one process-wide locale lock (for every locale but
+ * its static "C" locale object, which they return at once).  Workers parsing side by side then meet at that lock
  * (a futex system call on every fourth parse with two threads, measured).
  *
  * So while the process's locale is "C" in every category, a worker thread

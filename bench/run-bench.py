@@ -24,6 +24,10 @@ Settings come from the environment (make bench passes them on):
   BENCH_ALLOCATORS       comma-separated malloc implementations, each run with LD_PRELOAD
                          (default %(allocators)s; glibc is the stock one, always
                          run; NAME=/path/lib.so adds another; missing ones are skipped)
+  BENCH_LIMIT_WORKLOADS  workloads that also run "limit" (default %(limit_workloads)s): BENCH_MAX_WORKERS
+                         independent sequential daemons fed at once, each its own connection and copy
+                         of the load, in every round: what the machine can do with that many cores'
+                         worth of the workload at that moment, the bar for workers(max) of that round
   BENCH_ALLOCATOR_WORKLOADS  workloads that get the allocator axis (default %(allocator_workloads)s):
                          each allocator other than glibc runs seq and workers(max) there
   BENCH_DAEMON_CPUS      pin the daemon (every thread) to these CPUs (a taskset list, e.g. 0);
@@ -49,6 +53,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from syslogng import HOST  # noqa: E402
 STOCK_MODULE_DIR = HOST.stock_module_dir
 BUILTIN = "builtin"
+LIMIT = "limit"  # N independent sequential daemons fed at once: the machine's own limit for N workers
 HOSTS = 200
 TUNED_SOURCE = "log-iw-size(1000000) log-fetch-limit(10000)"
 DEFAULT_SOURCE = ""  # syslog-ng's own defaults: log-iw-size(100) log-fetch-limit(10)
@@ -85,6 +90,7 @@ ALLOCATORS = {
 }
 DEFAULT_ALLOCATORS = "glibc,jemalloc,mimalloc,tcmalloc"
 DEFAULT_ALLOCATOR_WORKLOADS = "cheap,heavy,keyed"
+DEFAULT_LIMIT_WORKLOADS = "heavy,keyed"
 STOCK = "glibc"
 
 ID_RE = re.compile(rb"id-host(\d+)-(\d+)")
@@ -284,7 +290,8 @@ def render_config(srcdir, name, port, out, source_opts, parallelize, in_order=Fa
 
 
 def config_label(workers):
-    return "seq" if workers is None else BUILTIN if workers == BUILTIN else "w%d" % workers
+    return "seq" if workers is None else BUILTIN if workers == BUILTIN else LIMIT if workers == LIMIT \
+        else "w%d" % workers
 
 
 def parallelize_statement(workers, key, builtin_partitions=0):
@@ -420,6 +427,72 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 vm_hwm_mib=hwm / 1024.0, in_order=in_order)
 
 
+def limit_run(args, workload, count, daemons_n, run_index):
+    """daemons_n independent sequential daemons, each fed the whole load over its own connection, all at
+    once: the combined rate from the first byte sent to the last message written.  Nothing is handed
+    between threads of one daemon, so this is what the machine does with daemons_n cores' worth of this
+    workload at this moment: the limit that workers(daemons_n) can reach, measured in the same round."""
+    conf, kind, source_opts, _, _, _ = WORKLOADS[workload]
+    load = load_file(args.srcdir, args.outdir, kind, count)
+    daemons, outs, ports = [], [], []
+    try:
+        for i in range(daemons_n):
+            rundir = os.path.join(args.outdir, "runs", "%s-%s-%s-%d-%d" % (workload, STOCK, LIMIT, run_index, i))
+            out = os.path.join(rundir, "out.log")
+            if os.path.exists(out):
+                os.unlink(out)
+            port = free_port()
+            d = Daemon(rundir, render_config(args.srcdir, conf, port, out, source_opts, parallelize_statement(None, None)),
+                       args.module_dir)
+            daemons.append(d)
+            d.start(port, wrapper=pinned("BENCH_DAEMON_CPUS"))
+            outs.append(out)
+            ports.append(port)
+        cpu0 = sum(cpu_seconds(d.proc.pid) for d in daemons)
+        tasks0 = [task_times(d.proc.pid) for d in daemons]
+        senders = [subprocess.Popen(pinned("BENCH_SENDER_CPUS") + [args.send_file, str(p), load],
+                                    stdout=subprocess.PIPE, text=True) for p in ports]
+        firsts = [s.stdout.readline() for s in senders]
+        bad = [f for f in firsts if not f.startswith("first_byte_monotonic=")]
+        if bad:
+            raise RuntimeError("send-file failed: %r" % bad[0])
+        t0 = min(float(f.split("=")[1]) for f in firsts)
+        deadline = time.monotonic() + args.timeout
+        pending = list(daemons)
+        while pending:
+            for d in pending:
+                if d.proc.poll() is not None:
+                    raise RuntimeError("syslog-ng died:\n" + d.output())
+            pending = [d for d in pending if written(d.control) < count]
+            if time.monotonic() > deadline:
+                raise RuntimeError("%s limit run %d timed out" % (workload, run_index))
+            if pending:
+                time.sleep(args.poll)
+        t1 = time.monotonic()
+        cpu1 = sum(cpu_seconds(d.proc.pid) for d in daemons)
+        figures = [thread_figures(d.proc.pid, before, task_times(d.proc.pid), t1 - t0)
+                   for d, before in zip(daemons, tasks0)]
+        hwm = sum(vm_hwm_kib(d.proc.pid) for d in daemons)
+        for s in senders:
+            s.communicate(timeout=60)
+    finally:
+        for d in daemons:
+            d.stop()
+    in_order = True
+    for out in outs:
+        ok, kept, why = check_exactly_once(out, count)
+        if not ok:
+            raise RuntimeError("%s limit run %d: exactly-once check failed: %s" % (workload, run_index, why))
+        in_order = in_order and kept
+        os.unlink(out)
+    total = count * daemons_n
+    return dict(workload=workload, allocator=STOCK, config=LIMIT, workers=0, daemons=daemons_n, run=run_index,
+                messages=total, seconds=t1 - t0, rate=total / (t1 - t0), cpu_s_per_m=(cpu1 - cpu0) / total * 1e6,
+                switches_per_k=sum(f["switches"] for f in figures) / total * 1000,
+                outside_share=float("nan"), worker_share=float("nan"), busiest_worker_share=float("nan"),
+                vm_hwm_mib=hwm / 1024.0, in_order=in_order)
+
+
 def pinned(variable):
     """The taskset prefix that pins a command to the CPUs in the environment variable, or none."""
     cpus = os.environ.get(variable, "").strip()
@@ -467,6 +540,7 @@ def summarize(results, workloads, labels, allocators):
     for workload in workloads:
         stock_seq = {r["run"]: r["rate"] for r in results
                      if r["workload"] == workload and r["allocator"] == STOCK and r["config"] == "seq"}
+        limit = {r["run"]: r["rate"] for r in results if r["workload"] == workload and r["config"] == LIMIT}
         for alloc in allocators:
             own_seq = {r["run"]: r for r in results
                        if r["workload"] == workload and r["allocator"] == alloc and r["config"] == "seq"}
@@ -484,10 +558,12 @@ def summarize(results, workloads, labels, allocators):
                 rates = [r["rate"] for r in rs]
                 med = statistics.median(rates)
                 ratios = [r["rate"] / stock_seq[r["run"]] for r in rs if r["run"] in stock_seq]
+                of_limit = [r["rate"] / limit[r["run"]] for r in rs if r["run"] in limit]
                 rows.append(dict(workload=workload, allocator=alloc, config=label, workers=rs[0]["workers"],
                                  runs=len(rs), median=med, min=min(rates), max=max(rates),
                                  spread=(max(rates) - min(rates)) / med * 100,
                                  speedup=statistics.median(ratios) if ratios else float("nan"),
+                                 of_limit=statistics.median(of_limit) if of_limit else float("nan"),
                                  cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
                                  cpu_ratio=ratio(rs, "cpu_s_per_m"),
                                  switches=statistics.median(r["switches_per_k"] for r in rs),
@@ -495,6 +571,40 @@ def summarize(results, workloads, labels, allocators):
                                  hwm=max(r["vm_hwm_mib"] for r in rs),
                                  in_order=all(r["in_order"] for r in rs)))
     return rows
+
+
+def limit_rounds(results, workloads):
+    """Report lines: for each workload that ran the limit, round by round, the stock sequential run, the
+    most workers and the limit (as many sequential daemons at once), each over the sequential run of the
+    round, and the workers' rate over the limit's.  A round where workers(N) stays under a target speed-up
+    while the limit does too is the machine's round, not the element's."""
+    lines = []
+    for workload in workloads:
+        runs = [r for r in results if r["workload"] == workload and r["allocator"] == STOCK]
+        limit = {r["run"]: r for r in runs if r["config"] == LIMIT}
+        if not limit:
+            continue
+        most = max((r["workers"] for r in runs if r["config"].startswith("w")), default=0)
+        label = "w%d" % most
+        seq = {r["run"]: r for r in runs if r["config"] == "seq"}
+        par = {r["run"]: r for r in runs if r["config"] == label}
+        n = next(iter(limit.values()))["daemons"]
+        if not lines:
+            lines += ["", "The machine's limit, round by round: `limit` is %d independent sequential daemons fed at "
+                      "once (each its own connection and copy of the load, no hand-off between threads), run in "
+                      "the same round as the others: what this machine did with %d cores' worth of the workload "
+                      "at that moment. Speed-ups over the stock sequential run of the round." % (n, n), "",
+                      "| workload | round | seq msg/s | %s msg/s | limit msg/s | %s speed-up | limit speed-up "
+                      "| %s of limit | %s CPU vs seq | limit CPU vs seq |" % ((label,) * 4),
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for k in sorted(limit):
+            if k not in seq or k not in par:
+                continue
+            s, p, m = seq[k], par[k], limit[k]
+            lines.append("| %s | %d | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f | %.2f× | %.2f× |" % (
+                workload, k + 1, s["rate"], p["rate"], m["rate"], p["rate"] / s["rate"], m["rate"] / s["rate"],
+                p["rate"] / m["rate"], p["cpu_s_per_m"] / s["cpu_s_per_m"], m["cpu_s_per_m"] / s["cpu_s_per_m"]))
+    return lines
 
 
 def machine_info():
@@ -622,7 +732,8 @@ unset multiplot
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__ % dict(workloads=", ".join(WORKLOADS), allocators=DEFAULT_ALLOCATORS,
-                                                                allocator_workloads=DEFAULT_ALLOCATOR_WORKLOADS),
+                                                                allocator_workloads=DEFAULT_ALLOCATOR_WORKLOADS,
+                                                                limit_workloads=DEFAULT_LIMIT_WORKLOADS),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--srcdir", required=True)
     parser.add_argument("--module-dir", required=True, help="the .libs folder holding libparallelize.so")
@@ -652,6 +763,7 @@ def main():
     allocators = parse_allocators(os.environ.get("BENCH_ALLOCATORS", DEFAULT_ALLOCATORS))
     allocator_workloads = [w for w in os.environ.get("BENCH_ALLOCATOR_WORKLOADS", DEFAULT_ALLOCATOR_WORKLOADS)
                            .split(",") if w]
+    limit_workloads = [w for w in os.environ.get("BENCH_LIMIT_WORKLOADS", DEFAULT_LIMIT_WORKLOADS).split(",") if w]
 
     info = machine_info()
     info["allocators"] = {name: path for name, path in allocators}
@@ -662,7 +774,14 @@ def main():
     if args.configs:
         wanted = args.configs.split(",")
         configs = [c for c in configs if config_label(c) in wanted]
-    labels = [config_label(c) for c in configs]
+    # the machine's limit for workers(max): as many sequential daemons, where asked for and where it means
+    # anything (two or more)
+    if max_workers >= 2 and (not args.configs or LIMIT in args.configs.split(",")):
+        configs_limit = [LIMIT]
+    else:
+        configs_limit = []
+    labels = [config_label(c) for c in configs] + ([LIMIT] if configs_limit and any(
+        w in limit_workloads for w in workloads) else [])
     # other allocators: sequential and the most workers (the stock sequential run is the baseline)
     alloc_configs = [c for c in (None, max_workers) if c in configs]
     results = []
@@ -672,6 +791,8 @@ def main():
         runs_of_round = [(allocators[0], c) for c in configs]
         if workload in allocator_workloads:
             runs_of_round += [(a, c) for a in allocators[1:] for c in alloc_configs]
+        if workload in limit_workloads:
+            runs_of_round += [(allocators[0], c) for c in configs_limit]
         log("== %s: %s; %d messages, %d runs of %s" % (
             workload, WORKLOADS[workload][5], count, runs,
             ["%s%s" % ("" if a[0] == STOCK else a[0] + " ", config_label(c)) for a, c in runs_of_round]))
@@ -680,7 +801,10 @@ def main():
             k = run % len(runs_of_round)
             for allocator, workers in runs_of_round[k:] + runs_of_round[:k]:
                 before = core_round_trip(args)
-                r = one_run(args, workload, workers, count, run, allocator)
+                if workers == LIMIT:
+                    r = limit_run(args, workload, count, max_workers, run)
+                else:
+                    r = one_run(args, workload, workers, count, run, allocator)
                 r["core_round_trip_ns"] = before + core_round_trip(args)
                 results.append(r)
                 log("  %-20s %-8s %-4s run %d: %9.0f msg/s  %6.2f CPU us/msg  %7.1f switches/1000  VmHWM %6.1f MiB"
@@ -720,6 +844,9 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
           "sequential run of the same allocator and round." % (runs, ", ".join("%s (%s)" % (n, info["allocators"][n] or "no preload")
                                             for n in allocators)), "",
           pinning_line(), "",
+          *(["`limit`: as many independent sequential daemons as the most workers, fed at once (the machine's "
+             "limit; *The machine's limit, round by round* below); its peak RSS is theirs together.", ""]
+            if any(r["config"] == LIMIT for r in rows) else []),
           core_round_trip_line(results), "",
           "| workload | allocator | config | msg/s median | min | max | spread | speedup vs glibc seq "
           "| CPU µs / msg | CPU vs own seq | switches / 1000 msgs | switches vs own seq | peak RSS MiB "
@@ -730,6 +857,7 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
             r["workload"], r["allocator"], r["config"], r["median"], r["min"], r["max"], r["spread"], r["speedup"],
             r["cpu"], r["cpu_ratio"], r["switches"], r["switch_ratio"], r["hwm"],
             "kept" if r["in_order"] else "not kept"))
+    md += limit_rounds(results, workloads)
     md += ["", "Workloads:", ""]
     for w in workloads:
         md.append("- **%s**: %s (bench/%s)" % (w, WORKLOADS[w][5], WORKLOADS[w][0]))

@@ -38,7 +38,7 @@ rb = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rb)
 
 DEFAULT_WORKLOADS = "heavy,keyed,heavy-in-order,heavy-no-parse"
-LIMIT = "limit"  # N sequential daemons at once
+LIMIT = rb.LIMIT  # N sequential daemons at once (bench/run-bench.py, limit_run)
 
 
 def usable_cpus():
@@ -57,55 +57,6 @@ def worker_counts(cpus):
 
 def label_of(config):
     return "seq" if config is None else LIMIT if config == LIMIT else "w%d" % config
-
-
-def limit_run(args, workload, count, cpus, run_index):
-    """N sequential daemons, each fed the whole load over its own connection, all at once: the combined
-    rate from the first byte sent to the last message written."""
-    conf, kind, source_opts, _, _, _ = rb.WORKLOADS[workload]
-    load = rb.load_file(args.srcdir, args.outdir, kind, count)
-    daemons, outs, ports = [], [], []
-    cpu0 = 0.0
-    try:
-        for i in range(cpus):
-            rundir = os.path.join(args.outdir, "runs", "%s-limit-%d-%d" % (workload, run_index, i))
-            out = os.path.join(rundir, "out.log")
-            if os.path.exists(out):
-                os.unlink(out)
-            port = rb.free_port()
-            d = rb.Daemon(rundir, rb.render_config(args.srcdir, conf, port, out, source_opts,
-                                                   rb.parallelize_statement(None, None)), args.module_dir)
-            d.start(port)
-            daemons.append(d)
-            outs.append(out)
-            ports.append(port)
-        cpu0 = sum(rb.cpu_seconds(d.proc.pid) for d in daemons)
-        senders = [subprocess.Popen([args.send_file, str(p), load], stdout=subprocess.PIPE, text=True)
-                   for p in ports]
-        t0 = min(float(s.stdout.readline().split("=")[1]) for s in senders)
-        deadline = time.monotonic() + args.timeout
-        pending = list(daemons)
-        while pending:
-            pending = [d for d in pending if rb.written(d.control) < count]
-            if time.monotonic() > deadline:
-                raise RuntimeError("limit run timed out")
-            time.sleep(args.poll)
-        t1 = time.monotonic()
-        cpu1 = sum(rb.cpu_seconds(d.proc.pid) for d in daemons)
-        for s in senders:
-            s.communicate(timeout=60)
-    finally:
-        for d in daemons:
-            d.stop()
-    for out in outs:
-        ok, _, why = rb.check_exactly_once(out, count)
-        if not ok:
-            raise RuntimeError("%s limit run %d: %s" % (workload, run_index, why))
-        os.unlink(out)
-    total = count * cpus
-    return dict(workload=workload, config=LIMIT, run=run_index, messages=total, rate=total / (t1 - t0),
-                cpu_s_per_m=(cpu1 - cpu0) / total * 1e6, switches_per_k=float("nan"), outside_share=float("nan"),
-                worker_share=float("nan"), busiest_worker_share=float("nan"))
 
 
 def main():
@@ -142,7 +93,7 @@ def main():
             k = run % len(configs)
             for config in configs[k:] + configs[:k]:
                 if config == LIMIT:
-                    r = limit_run(args, workload, count, cpus, run)
+                    r = rb.limit_run(args, workload, count, cpus, run)
                 else:
                     r = rb.one_run(args, workload, config, count, run)
                 results.append(r)

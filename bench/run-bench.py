@@ -698,7 +698,7 @@ set output '%s'
                 f.write("%s %s\n" % (a, " ".join(vals)))
         script += "set multiplot layout 1,2\n"
     script += """set title 'syslog-ng 3.38 parallelize(): throughput against workers, glibc malloc (median, min..max)'
-set xlabel 'configuration (seq = without parallelize())'
+set xlabel 'configuration (seq = without parallelize(); limit = as many sequential daemons as workers, at once)'
 set ylabel 'messages per second'
 set logscale y
 set grid

@@ -540,7 +540,6 @@ def summarize(results, workloads, labels, allocators):
     for workload in workloads:
         stock_seq = {r["run"]: r["rate"] for r in results
                      if r["workload"] == workload and r["allocator"] == STOCK and r["config"] == "seq"}
-        limit = {r["run"]: r["rate"] for r in results if r["workload"] == workload and r["config"] == LIMIT}
         for alloc in allocators:
             own_seq = {r["run"]: r for r in results
                        if r["workload"] == workload and r["allocator"] == alloc and r["config"] == "seq"}
@@ -558,12 +557,10 @@ def summarize(results, workloads, labels, allocators):
                 rates = [r["rate"] for r in rs]
                 med = statistics.median(rates)
                 ratios = [r["rate"] / stock_seq[r["run"]] for r in rs if r["run"] in stock_seq]
-                of_limit = [r["rate"] / limit[r["run"]] for r in rs if r["run"] in limit]
                 rows.append(dict(workload=workload, allocator=alloc, config=label, workers=rs[0]["workers"],
                                  runs=len(rs), median=med, min=min(rates), max=max(rates),
                                  spread=(max(rates) - min(rates)) / med * 100,
                                  speedup=statistics.median(ratios) if ratios else float("nan"),
-                                 of_limit=statistics.median(of_limit) if of_limit else float("nan"),
                                  cpu=statistics.median(r["cpu_s_per_m"] for r in rs),
                                  cpu_ratio=ratio(rs, "cpu_s_per_m"),
                                  switches=statistics.median(r["switches_per_k"] for r in rs),

@@ -55,10 +55,6 @@ def worker_counts(cpus):
     return counts or [1]
 
 
-def label_of(config):
-    return "seq" if config is None else LIMIT if config == LIMIT else "w%d" % config
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--srcdir", required=True)
@@ -84,7 +80,7 @@ def main():
     configs = [None] + counts + [LIMIT]
     info = rb.machine_info()
     rb.log("scaling: %d CPUs (%s), %s; %s; configs %s; %d messages; %d rounds"
-           % (cpus, info["cpu"], info["syslog_ng"], ",".join(workloads), [label_of(c) for c in configs], count, rounds))
+           % (cpus, info["cpu"], info["syslog_ng"], ",".join(workloads), [rb.config_label(c) for c in configs], count, rounds))
 
     started = time.monotonic()
     results = []
@@ -99,7 +95,7 @@ def main():
                 results.append(r)
                 rb.log("  %-16s %-5s round %d: %9.0f msg/s  %6.2f CPU us/msg  %6.1f switches/1000  outside workers %4.0f%%  "
                        "workers %3.0f%% (busiest %3.0f%%)"
-                       % (workload, label_of(config), run, r["rate"], r["cpu_s_per_m"], r["switches_per_k"],
+                       % (workload, rb.config_label(config), run, r["rate"], r["cpu_s_per_m"], r["switches_per_k"],
                           r["outside_share"] * 100, r["worker_share"] * 100, r["busiest_worker_share"] * 100))
     seconds = time.monotonic() - started
 
@@ -108,7 +104,7 @@ def main():
         seq = {r["run"]: r for r in results if r["workload"] == workload and r["config"] == "seq"}
         limit = {r["run"]: r for r in results if r["workload"] == workload and r["config"] == LIMIT}
         for config in configs:
-            label = label_of(config)
+            label = rb.config_label(config)
             rs = [r for r in results if r["workload"] == workload and r["config"] == label]
             med = lambda f: statistics.median(f(r) for r in rs)  # noqa: E731
             rows.append(dict(workload=workload, config=label, rate=med(lambda r: r["rate"]),

@@ -110,6 +110,12 @@ def module_dir():
     return os.path.abspath(os.environ.get("PARALLELIZE_MODULE_DIR", default))
 
 
+def builddir():
+    """The build folder of that module (set by make check): bench/send-file, allocator/*.conf."""
+    default = os.path.join(module_dir(), "..", "..", "..")
+    return os.path.abspath(os.environ.get("PARALLELIZE_BUILDDIR", default))
+
+
 def module_path():
     return module_dir() + ":" + STOCK_MODULE_DIR
 

@@ -18,11 +18,6 @@ HOSTS = 20
 DROP_INS = {"mimalloc": "libmimalloc2.0", "jemalloc": "libjemalloc2"}
 
 
-def builddir():
-    default = os.path.join(syslogng.module_dir(), "..", "..", "..")
-    return os.path.abspath(os.environ.get("PARALLELIZE_BUILDDIR", default))
-
-
 def drop_in_environment(path):
     """{NAME: value} of the Environment= lines of the [Service] section, as systemd reads them."""
     env, section = {}, None
@@ -80,7 +75,7 @@ def run_stream(daemon_factory, tmp_path, env):
 
 @pytest.mark.parametrize("name", sorted(DROP_INS))
 def test_shipped_drop_in_preloads_the_allocator_and_delivers(name, daemon_factory, tmp_path):
-    path = os.path.join(builddir(), "allocator", name + ".conf")
+    path = os.path.join(syslogng.builddir(), "allocator", name + ".conf")
     assert os.path.exists(path), "drop-in not built: %s" % path
     env = drop_in_environment(path)
     assert set(env) == {"LD_PRELOAD"}, env

@@ -16,17 +16,12 @@ MESSAGES = 2000
 ROUNDS = 2
 
 
-def builddir():
-    default = os.path.join(syslogng.module_dir(), "..", "..", "..")
-    return os.path.abspath(os.environ.get("PARALLELIZE_BUILDDIR", default))
-
-
 def run_bench(outdir, configs, workloads="heavy"):
     env = dict(os.environ, BENCH_WORKLOADS=workloads, BENCH_MESSAGES=str(MESSAGES), BENCH_RUNS=str(ROUNDS),
                BENCH_ALLOCATORS="glibc", BENCH_LATENCY_MESSAGES="0", BENCH_MAX_WORKERS="2")
     out = subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "bench", "run-bench.py"), "--srcdir", SRCDIR,
                           "--module-dir", syslogng.module_dir(),
-                          "--send-file", os.path.join(builddir(), "bench", "send-file"),
+                          "--send-file", os.path.join(syslogng.builddir(), "bench", "send-file"),
                           "--outdir", str(outdir), "--configs", configs],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:]

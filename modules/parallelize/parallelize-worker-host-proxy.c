@@ -4,6 +4,7 @@
 
 #include "mainloop.h"
 #include "mainloop-worker.h"
+#include "mainloop-call.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -139,9 +140,26 @@ parallelize_worker_host_thread_start(gboolean io_thread_id)
   main_loop_worker_thread_start(io_thread_id ? &io_range_thread : &thread_without_id);
 }
 
+static gpointer
+_nothing(gpointer user_data)
+{
+  return NULL;
+}
+
 void
 parallelize_worker_host_leave(void)
 {
+  /* A destination's writer asks the main thread to move its mark or suppress() timer with
+   * main_loop_call(..., FALSE) from whatever thread pushes into it (ml-batched-timer.c),
+   * here this worker.  The call waits in the main thread's queue on a call site in this
+   * thread's thread-local storage, and the queue is taken newest first: the proxy's
+   * job_complete(), queued after it, can run the reload, whose deinit joins this thread,
+   * before the main thread reaches it.  It then takes a call site from a thread that is
+   * gone, whose storage a new worker may already reuse (seen: SIGSEGV in
+   * main_loop_call_handler() right after a reload).  A waiting call first waits for this
+   * thread's earlier one, so after it nothing of ours is left in the queue.  (On 3.36 and
+   * later the worker's own waiting job_complete() does the same.) */
+  main_loop_call(_nothing, NULL, TRUE);
   main_loop_worker_thread_stop();
   g_mutex_lock(&host.lock);
   host.workers_joined--;

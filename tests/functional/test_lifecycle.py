@@ -10,9 +10,10 @@ import pytest
 from syslogng import (Sender, check_sequences, count_lines, free_port, syslog_chunks, wait_for, wait_for_lines)
 
 HOSTS = 20
+SENDERS = 3
 
 
-def tcp_config(port, out, parallelize, extra_log="", iw_size=100_000, witness=None):
+def tcp_config(port, out, parallelize, extra_log="", iw_size=100_000, witness=None, dest_options=""):
     """One tcp() source with keep-hostname(yes) and flow control; optionally a second, plain path (the witness)."""
     witness_path = ""
     if witness:
@@ -27,11 +28,12 @@ log {
   source(s_net);
   %(parallelize)s
   %(extra_log)s
-  destination { file("%(out)s" template("$HOST $MSG\\n")); };
+  destination { file("%(out)s" template("$HOST $MSG\\n") %(dest_options)s); };
   flags(flow-control);
 };
 %(witness)s
-""" % dict(port=port, out=out, parallelize=parallelize, extra_log=extra_log, iw=iw_size, witness=witness_path)
+""" % dict(port=port, out=out, parallelize=parallelize, extra_log=extra_log, iw=iw_size, witness=witness_path,
+           dest_options=dest_options)
 
 
 # the path after parallelize() made expensive: many template functions per message, on the workers
@@ -82,6 +84,70 @@ def test_ten_reloads_mid_stream_lose_and_duplicate_nothing(daemon_factory, tmp_p
     print("reload test: %d messages, reloads at %s, %.1fs, %s" % (total, at, elapsed, report))
     report.assert_exactly_once_in_order()
     assert len(report.last) == HOSTS
+
+
+def doubled_chunks(count, hosts, start=0, step=1, lines_per_chunk=2000):
+    """Numbers start, start + step, ... below count, every line twice in a row (to the same
+    worker, as the key is the host)."""
+    numbers = range(start, count, step)
+    for first in range(0, len(numbers), lines_per_chunk):
+        yield b"".join(b"<13>Jan  1 00:00:00 host%d app: host%d seq=%d\n" % (n % hosts, n % hosts, n) * 2
+                       for n in numbers[first:first + lines_per_chunk])
+
+
+def numbers_written(path):
+    """The seq= numbers of the lines in path (the destination's own "repeated" lines have none)."""
+    seen = set()
+    with open(path, "rb") as f:
+        for line in f:
+            m = re.search(rb" seq=(\d+)$", line)
+            if m:
+                seen.add(int(m.group(1)))
+    return seen
+
+
+def test_reloads_while_the_workers_move_a_destinations_timer(daemon_factory, tmp_path):
+    """A destination's suppress() and MARK timers are moved by whichever thread pushes into it,
+    with an asynchronous call to the main thread whose call site lives in that thread's
+    thread-local storage: here a worker's.  On 3.35 a worker left at a reload with such a call
+    still queued, and the main thread later took the call site of a thread that was gone
+    (SIGSEGV in main_loop_call_handler() right after the reload).  Every line comes twice, so
+    each line moves the timer, and reloads follow each other while the stream runs.  Before the
+    fix this crashed 3.35.1 in 9 of 9 runs, after 5 to 115 reloads."""
+    total = int(os.environ.get("PARALLELIZE_TIMER_RELOAD_MESSAGES", 1_500_000))
+    reloads = int(os.environ.get("PARALLELIZE_TIMER_RELOADS", 150))
+    port = free_port()
+    out = str(tmp_path / "out.log")
+    d = daemon_factory(tcp_config(port, out, 'parallelize(workers(2) partition-key("$HOST"));',
+                                  extra_log='parser { kv-parser(prefix(".kv.")); };', iw_size=20_000,
+                                  dest_options="suppress(30)")).start(wait_for_port=port)
+    # the daemon's main thread (its thread id is the process id) runs last where the cores are
+    # busy, as on a loaded machine: the calls the workers queue for it wait longer
+    os.sched_setscheduler(d.proc.pid, os.SCHED_IDLE, os.sched_param(0))
+    senders = [Sender(port, doubled_chunks(total, HOSTS, start=k, step=SENDERS)).start() for k in range(SENDERS)]
+    done = 0
+    while done < reloads and any(s.thread.is_alive() for s in senders):
+        time.sleep(0.15)
+        try:
+            d.reload_ok()
+        except AssertionError:
+            print("reload %d of the stream failed" % (done + 1))
+            raise
+        done += 1
+    for sender in senders:
+        sender.join(timeout=300)
+    wait_for(lambda: received(d) >= 2 * total, timeout=300, daemon=d, what="the source to read everything")
+
+    # each line's first copy is written, its second too or suppressed (and counted in a
+    # "repeated" line): every number arrives, none is lost at a reload
+    def every_number():
+        seen = numbers_written(out)
+        return seen if len(seen) >= total else None
+    seen = wait_for(every_number, timeout=120, interval=0.5, daemon=d, what="every number in the output")
+    print("timer reloads: %d lines, %d reloads, %d numbers" % (2 * total, done, len(seen)))
+    assert seen == set(range(total))
+    assert done >= reloads // 2, "the stream ended after %d reloads: too short to test" % done
+    assert d.output().count("Configuration reload finished") == done, d.output()[-3000:]
 
 
 def test_reload_changes_worker_count_and_back(daemon_factory, tmp_path):

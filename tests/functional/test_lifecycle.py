@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """parallelize() across reload and shutdown: nothing lost, nothing duplicated, per-key order kept."""
+import itertools
 import os
 import re
 import signal
+import threading
 import time
 
 import pytest
@@ -86,13 +88,20 @@ def test_ten_reloads_mid_stream_lose_and_duplicate_nothing(daemon_factory, tmp_p
     assert len(report.last) == HOSTS
 
 
-def doubled_chunks(count, hosts, start=0, step=1, lines_per_chunk=2000):
-    """Numbers start, start + step, ... below count, every line twice in a row (to the same
-    worker, as the key is the host)."""
-    numbers = range(start, count, step)
-    for first in range(0, len(numbers), lines_per_chunk):
-        yield b"".join(b"<13>Jan  1 00:00:00 host%d app: host%d seq=%d\n" % (n % hosts, n % hosts, n) * 2
-                       for n in numbers[first:first + lines_per_chunk])
+def doubled_chunks_until(stop, numbers, hosts, start, step, per_second=15_000, lines_per_chunk=2000):
+    """Numbers start, start + step, ... until stop is set, at most per_second of them a second,
+    every line twice in a row (to the same worker, as the key is the host); each chunk's numbers
+    go into `numbers` before it is sent."""
+    n, began = start, time.monotonic()
+    for sent_chunks in itertools.count():
+        if stop.is_set():
+            return
+        time.sleep(max(0.0, began + sent_chunks * lines_per_chunk / per_second - time.monotonic()))
+        chunk = range(n, n + step * lines_per_chunk, step)
+        n = chunk.stop
+        numbers.update(chunk)
+        yield b"".join(b"<13>Jan  1 00:00:00 host%d app: host%d seq=%d\n" % (k % hosts, k % hosts, k) * 2
+                       for k in chunk)
 
 
 def numbers_written(path):
@@ -114,7 +123,6 @@ def test_reloads_while_the_workers_move_a_destinations_timer(daemon_factory, tmp
     (SIGSEGV in main_loop_call_handler() right after the reload).  Every line comes twice, so
     each line moves the timer, and reloads follow each other while the stream runs.  Before the
     fix this crashed 3.35.1 in 9 of 9 runs, after 5 to 115 reloads."""
-    total = int(os.environ.get("PARALLELIZE_TIMER_RELOAD_MESSAGES", 1_500_000))
     reloads = int(os.environ.get("PARALLELIZE_TIMER_RELOADS", 150))
     port = free_port()
     out = str(tmp_path / "out.log")
@@ -124,30 +132,31 @@ def test_reloads_while_the_workers_move_a_destinations_timer(daemon_factory, tmp
     # the daemon's main thread (its thread id is the process id) runs last where the cores are
     # busy, as on a loaded machine: the calls the workers queue for it wait longer
     os.sched_setscheduler(d.proc.pid, os.SCHED_IDLE, os.sched_param(0))
-    senders = [Sender(port, doubled_chunks(total, HOSTS, start=k, step=SENDERS)).start() for k in range(SENDERS)]
-    done = 0
-    while done < reloads and any(s.thread.is_alive() for s in senders):
+    # the stream runs until the last reload, however fast the machine
+    stop, sent = threading.Event(), set()
+    senders = [Sender(port, doubled_chunks_until(stop, sent, HOSTS, k, SENDERS)).start() for k in range(SENDERS)]
+    for done in range(reloads):
         time.sleep(0.15)
+        assert all(s.thread.is_alive() for s in senders)
         try:
             d.reload_ok()
         except AssertionError:
             print("reload %d of the stream failed" % (done + 1))
             raise
-        done += 1
+    stop.set()
     for sender in senders:
         sender.join(timeout=300)
-    wait_for(lambda: received(d) >= 2 * total, timeout=300, daemon=d, what="the source to read everything")
+    wait_for(lambda: received(d) >= 2 * len(sent), timeout=300, daemon=d, what="the source to read everything")
 
     # each line's first copy is written, its second too or suppressed (and counted in a
     # "repeated" line): every number arrives, none is lost at a reload
     def every_number():
         seen = numbers_written(out)
-        return seen if len(seen) >= total else None
+        return seen if len(seen) >= len(sent) else None
     seen = wait_for(every_number, timeout=120, interval=0.5, daemon=d, what="every number in the output")
-    print("timer reloads: %d lines, %d reloads, %d numbers" % (2 * total, done, len(seen)))
-    assert seen == set(range(total))
-    assert done >= reloads // 2, "the stream ended after %d reloads: too short to test" % done
-    assert d.output().count("Configuration reload finished") == done, d.output()[-3000:]
+    print("timer reloads: %d lines, %d reloads" % (2 * len(sent), reloads))
+    assert seen == sent
+    assert d.output().count("Configuration reload finished") == reloads, d.output()[-3000:]
 
 
 def test_reload_changes_worker_count_and_back(daemon_factory, tmp_path):

@@ -23,7 +23,9 @@ Settings come from the environment (make bench passes them on):
   BENCH_BATCH_SIZE       batch-size() of every parallelize() (default: the module's default)
   BENCH_ALLOCATORS       comma-separated malloc implementations, each run with LD_PRELOAD
                          (default %(allocators)s; glibc is the stock one, always
-                         run; NAME=/path/lib.so adds another; missing ones are skipped)
+                         run, with no LD_PRELOAD and no GLIBC_TUNABLES; NAME=/path/lib.so adds
+                         another; NAME=GLIBC_TUNABLES=glibc.malloc.X=Y[:...] adds glibc with those
+                         malloc tunables; missing ones are skipped)
   BENCH_LIMIT_WORKLOADS  workloads that also run "limit" (default %(limit_workloads)s): BENCH_MAX_WORKERS
                          independent sequential daemons fed at once, each its own connection and copy
                          of the load, in every round: what the machine can do with that many cores'
@@ -36,6 +38,7 @@ Settings come from the environment (make bench passes them on):
                          crossing costs (docs/parallelize.md, "Where the CPU goes"); unset: no pinning
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -92,6 +95,8 @@ DEFAULT_ALLOCATORS = "glibc,jemalloc,mimalloc,tcmalloc"
 DEFAULT_ALLOCATOR_WORKLOADS = "cheap,heavy,keyed"
 DEFAULT_LIMIT_WORKLOADS = "heavy,keyed"
 STOCK = "glibc"
+# BENCH_ALLOCATORS entry NAME=GLIBC_TUNABLES=glibc.malloc.X=Y:...: the stock malloc with these tunables
+TUNABLES = "GLIBC_TUNABLES="
 
 ID_RE = re.compile(rb"id-host(\d+)-(\d+)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -199,12 +204,38 @@ def allocator_path(name):
     return None
 
 
+def check_tunables(name, value):
+    """glibc ignores a tunable it does not know, silently: refuse one here instead (as far as this
+    machine's ld.so can list them)."""
+    settings = [x for x in value.split(":") if x]
+    if not settings or any("=" not in x or not x.partition("=")[2] for x in settings):
+        sys.exit("allocator %s: GLIBC_TUNABLES=%r is not NAME=VALUE[:NAME=VALUE...]" % (name, value))
+    for ldso in ["/lib64/ld-linux-x86-64.so.2"] + sorted(glob.glob("/lib/*/ld-linux*.so.*")):
+        try:
+            listing = subprocess.run([ldso, "--list-tunables"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, timeout=30)
+        except OSError:
+            continue
+        known = {line.split(":")[0] for line in listing.stdout.splitlines()}
+        if listing.returncode == 0 and known:
+            unknown = [x.partition("=")[0] for x in settings if x.partition("=")[0] not in known]
+            if unknown:
+                sys.exit("allocator %s: glibc has no tunable %s (%s --list-tunables)"
+                         % (name, ", ".join(unknown), ldso))
+            return
+
+
 def parse_allocators(spec):
     """[(name, path or None for glibc)] from BENCH_ALLOCATORS; glibc first, always."""
     result = [(STOCK, None)]
     for item in [x.strip() for x in spec.split(",") if x.strip()]:
         name, _, path = item.partition("=")
         if name == STOCK or any(name == n for n, _ in result):
+            continue
+        if path.startswith(TUNABLES):
+            # glibc itself with malloc tunables (glibc reads them at startup): no preload
+            check_tunables(name, path[len(TUNABLES):])
+            result.append((name, path))
             continue
         if not path:
             if name not in ALLOCATORS:
@@ -218,6 +249,20 @@ def parse_allocators(spec):
             sys.exit("allocator %s: %s does not exist" % (name, path))
         result.append((name, path))
     return result
+
+
+def is_tunables(spec):
+    """An allocator axis entry that is glibc with GLIBC_TUNABLES set, not a library to preload."""
+    return bool(spec) and spec.startswith(TUNABLES)
+
+
+def daemon_tunables(pid):
+    """GLIBC_TUNABLES in the process's environment, or None."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        for entry in f.read().split(b"\0"):
+            if entry.startswith(TUNABLES.encode()):
+                return entry[len(TUNABLES):].decode()
+    return None
 
 
 def mapped_objects(pid):
@@ -242,9 +287,11 @@ class Daemon:
         # one made its own: start() waits for the new one
         if os.path.exists(self.control):
             os.unlink(self.control)
-        # the stock allocator: no LD_PRELOAD at all, whatever the caller's environment holds
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-        if preload:
+        # the stock allocator: no LD_PRELOAD and no malloc tunables, whatever the caller's environment holds
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+        if is_tunables(preload):
+            env["GLIBC_TUNABLES"] = preload[len(TUNABLES):]
+        elif preload:
             env["LD_PRELOAD"] = preload
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
@@ -367,8 +414,17 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
         pid = daemon.proc.pid
         # the preload took: the allocator is mapped (and no other one is, for glibc)
         maps = mapped_objects(pid)
-        if alloc_path and os.path.realpath(alloc_path) not in maps:
+        if alloc_path and not is_tunables(alloc_path) and os.path.realpath(alloc_path) not in maps:
             raise RuntimeError("%s: %s is not mapped into syslog-ng" % (alloc_name, alloc_path))
+        # the malloc tunables the daemon runs with, from its own environment: the entry's, or none.  glibc
+        # (2.36) parses the variable in place and leaves it cut at its first ':' there, so the settings
+        # the daemon shows must be the first of the entry's
+        tunables = daemon_tunables(pid)
+        wanted = alloc_path[len(TUNABLES):] if is_tunables(alloc_path) else None
+        if (tunables is None) != (wanted is None) or \
+                (wanted and wanted.split(":")[:len(tunables.split(":"))] != tunables.split(":")):
+            raise RuntimeError("%s run, but syslog-ng has GLIBC_TUNABLES=%s" % (alloc_name, tunables))
+        tunables = wanted
         foreign = [m for m in maps if any(ALLOCATORS[a][1].split(".so")[0] in m for a in ALLOCATORS
                                           if a != alloc_name)]
         if foreign:
@@ -424,7 +480,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
                 switches_per_k=threads["switches"] / count * 1000, outside_share=threads["outside_share"],
                 worker_share=threads["worker_share"], busiest_worker_share=threads["busiest_worker_share"],
-                vm_hwm_mib=hwm / 1024.0, in_order=in_order)
+                vm_hwm_mib=hwm / 1024.0, in_order=in_order, glibc_tunables=tunables)
 
 
 def limit_run(args, workload, count, daemons_n, run_index):
@@ -834,7 +890,7 @@ def write_report(outdir, info, rows, results, latency, runs, workloads, labels, 
                               " ".join(info["loadavg"]), " ".join(info["loadavg_end"]), info["bench_seconds"]),
           "",
           "%d runs per configuration, interleaved round by round; every run checked: every message exactly once. "
-          "Allocators (LD_PRELOAD; glibc is the stock malloc): %s. Speedup: the median over rounds of the "
+          "Allocators (LD_PRELOAD, or GLIBC_TUNABLES for glibc itself; glibc is the stock malloc): %s. Speedup: the median over rounds of the "
           "run's msg/s over the stock (glibc) sequential run of the same round. CPU: utime+stime of the daemon "
           "per message. Switches: voluntary and involuntary context switches of the daemon's threads per 1000 "
           "messages (/proc/PID/task/*/status). 'vs own seq': the median over rounds of the run's figure over the "

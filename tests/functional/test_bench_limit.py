@@ -3,7 +3,8 @@ sequential daemons as the most workers, fed at once, each over its own connectio
 of the load.  Run for real on a small heavy load: every daemon wrote every message exactly once
 (the bench's own check reads their output files), the combined rate counts every daemon's messages,
 and the report's round-by-round table gives, for each round, the workers' and the limit's speed-up
-over that round's sequential run and the workers' share of the limit, from the runs themselves."""
+over that round's sequential run and the workers' share of the limit, from the runs themselves.
+And the allocator axis's glibc tunables entries (NAME=GLIBC_TUNABLES=...), which run the same way."""
 import json
 import os
 import subprocess
@@ -16,14 +17,19 @@ MESSAGES = 2000
 ROUNDS = 2
 
 
-def run_bench(outdir, configs, workloads="heavy"):
+def bench_process(outdir, configs, workloads="heavy", **settings):
     env = dict(os.environ, BENCH_WORKLOADS=workloads, BENCH_MESSAGES=str(MESSAGES), BENCH_RUNS=str(ROUNDS),
                BENCH_ALLOCATORS="glibc", BENCH_LATENCY_MESSAGES="0", BENCH_MAX_WORKERS="2")
-    out = subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "bench", "run-bench.py"), "--srcdir", SRCDIR,
-                          "--module-dir", syslogng.module_dir(),
-                          "--send-file", os.path.join(syslogng.builddir(), "bench", "send-file"),
-                          "--outdir", str(outdir), "--configs", configs],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600)
+    env.update(settings)
+    return subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "bench", "run-bench.py"), "--srcdir", SRCDIR,
+                           "--module-dir", syslogng.module_dir(),
+                           "--send-file", os.path.join(syslogng.builddir(), "bench", "send-file"),
+                           "--outdir", str(outdir), "--configs", configs],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600)
+
+
+def run_bench(outdir, configs, workloads="heavy", **settings):
+    out = bench_process(outdir, configs, workloads, **settings)
     assert out.returncode == 0, out.stdout[-4000:]
     with open(os.path.join(str(outdir), "results.json")) as f:
         data = json.load(f)
@@ -79,3 +85,29 @@ def test_no_limit_for_workloads_not_asked_or_configs_left_out(tmp_path):
     data, md = run_bench(tmp_path / "heavy", "seq,w1")
     assert {r["config"] for r in data["runs"]} == {"seq", "w1"}
     assert "limit, round by round" not in md
+
+
+def test_a_tunables_entry_runs_glibc_with_those_tunables_and_the_stock_run_with_none(tmp_path):
+    """BENCH_ALLOCATORS NAME=GLIBC_TUNABLES=...: the stock malloc with glibc's malloc tunables, on the
+    allocator axis like a preloaded allocator.  What each daemon ran with is read from its own
+    environment (/proc/PID/environ): the entry's tunables, and none for the stock runs even when the
+    caller's environment has some."""
+    tunables = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1"
+    data, md = run_bench(tmp_path, "seq,w2", BENCH_ALLOCATORS="glibc,notcache=GLIBC_TUNABLES=" + tunables,
+                         BENCH_ALLOCATOR_WORKLOADS="heavy", BENCH_LIMIT_WORKLOADS="",
+                         GLIBC_TUNABLES="glibc.malloc.mxfast=0")
+    runs = data["runs"]
+    assert sorted({(r["allocator"], r["config"]) for r in runs}) == [
+        ("glibc", "seq"), ("glibc", "w2"), ("notcache", "seq"), ("notcache", "w2")]
+    for r in runs:
+        assert r["messages"] == MESSAGES, r
+        assert r["glibc_tunables"] == (tunables if r["allocator"] == "notcache" else None), r
+    assert "notcache (GLIBC_TUNABLES=%s)" % tunables in md
+
+
+def test_a_tunable_glibc_does_not_know_is_refused_before_any_run(tmp_path):
+    # glibc itself would ignore it without a word, and the run would measure the stock malloc
+    out = bench_process(tmp_path, "seq", BENCH_ALLOCATORS="glibc,typo=GLIBC_TUNABLES=glibc.malloc.tcache_cnt=0")
+    assert out.returncode != 0
+    assert "glibc has no tunable glibc.malloc.tcache_cnt" in out.stdout, out.stdout[-2000:]
+    assert not os.path.exists(os.path.join(str(tmp_path), "runs"))

@@ -424,7 +424,6 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
         if (tunables is None) != (wanted is None) or \
                 (wanted and wanted.split(":")[:len(tunables.split(":"))] != tunables.split(":")):
             raise RuntimeError("%s run, but syslog-ng has GLIBC_TUNABLES=%s" % (alloc_name, tunables))
-        tunables = wanted
         foreign = [m for m in maps if any(ALLOCATORS[a][1].split(".so")[0] in m for a in ALLOCATORS
                                           if a != alloc_name)]
         if foreign:
@@ -480,7 +479,7 @@ def one_run(args, workload, workers, count, run_index, allocator=(STOCK, None)):
                 seconds=elapsed, rate=count / elapsed, cpu_s_per_m=(cpu1 - cpu0) / count * 1e6,
                 switches_per_k=threads["switches"] / count * 1000, outside_share=threads["outside_share"],
                 worker_share=threads["worker_share"], busiest_worker_share=threads["busiest_worker_share"],
-                vm_hwm_mib=hwm / 1024.0, in_order=in_order, glibc_tunables=tunables)
+                vm_hwm_mib=hwm / 1024.0, in_order=in_order, glibc_tunables=wanted)
 
 
 def limit_run(args, workload, count, daemons_n, run_index):
